@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's two set-up-and-go commands (see README):
+#   ./run.sh demo [train args]   install if needed, then train the embedded default (python -m keras_durbm.train)
+#   ./run.sh test [pytest args]  install if needed, lint with ruff, run the test suite
+#   ./run.sh card [args]         install if needed, print the model card (python -m keras_durbm.model)
+# The virtual environment lives in .venv (override with KERAS_DURBM_VENV) and is
+# reinstalled when pyproject.toml changes.
+set -euo pipefail
+cd "$(dirname "$0")"
+venv="${KERAS_DURBM_VENV:-.venv}"
+python="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.installed" ] || [ pyproject.toml -nt "$venv/.installed" ]; then
+  echo "== installing keras_durbm and its dependencies into $venv (first run takes a few minutes)"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -e ".[all]"
+  touch "$venv/.installed"
+fi
+
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+command="${1:-}"
+[ $# -gt 0 ] && shift
+case "$command" in
+  demo) exec "$venv/bin/python" -m keras_durbm.train "$@" ;;
+  test)
+    "$venv/bin/ruff" check .
+    exec "$venv/bin/python" -m pytest "$@"
+    ;;
+  card) exec "$venv/bin/python" -m keras_durbm.model "$@" ;;
+  *)
+    echo "usage: ./run.sh demo|test|card [args...]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,182 @@
+"""Each layer against its NumPy reference (tests/numpy_reference.py) and the shared layer checks."""
+
+import keras
+import numpy as np
+import numpy_reference as ref
+import pytest
+import tensorflow as tf
+from layer_checks import run_layer_test
+
+from keras_durbm.layers import (
+    DuRBM,
+    PixelShuffle,
+    ReflectConv2D,
+    ReflectPad2D,
+    ResidualAttentionBlock,
+    TVSqueezeExcitation,
+    total_variation,
+)
+
+F32_TOL = dict(rtol=2e-5, atol=2e-6)  # float32 layers vs float64 references
+
+
+def attention_weights(layer: TVSqueezeExcitation):
+    return (
+        np.asarray(layer.reduce.kernel, np.float64),
+        np.asarray(layer.reduce.bias, np.float64),
+        np.asarray(layer.expand.kernel, np.float64),
+        np.asarray(layer.expand.bias, np.float64),
+    )
+
+
+def conv_weights(layer):
+    conv = layer.conv if isinstance(layer, ReflectConv2D) else layer
+    bias = None if conv.bias is None else np.asarray(conv.bias, np.float64)
+    return np.asarray(conv.kernel, np.float64), bias
+
+
+def block_weights(layer: ResidualAttentionBlock):
+    w = {"conv1": conv_weights(layer.conv1)[0], "conv2": conv_weights(layer.conv2)[0]}
+    if layer.attention is not None:
+        w["attention"] = attention_weights(layer.attention)
+    return w
+
+
+def durbm_weights(layer: DuRBM):
+    w = {"tvse_resnet": block_weights(layer.base), "se_resnet": block_weights(layer.se_resnet)}
+    for name in ("up_expand", "up_conv", "down_b", "merge", "down_a"):
+        if getattr(layer, name) is not None:
+            w[name] = conv_weights(getattr(layer, name))
+    return w
+
+
+def randomize(layer, rng):
+    """Replaces zero-initialised biases so the references check them too."""
+    for weight in layer.weights:
+        weight.assign(rng.normal(0, 0.3, weight.shape).astype("float32"))
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 9, 5), (1, 2, 3, 1), (3, 16, 16, 8)])
+def test_total_variation_matches_eq6(rng, shape):
+    x = rng.normal(size=shape).astype("float32")
+    np.testing.assert_allclose(np.asarray(total_variation(x, 3)), ref.total_variation(x, 3), rtol=1e-5, atol=1e-6)
+
+
+def test_total_variation_beta3_has_no_pow_op():
+    """|d|**3 is written |d|·d² so a full-int8 TFLite model quantizes it (DESIGN §4)."""
+    fn = tf.function(lambda x: total_variation(x, 3)).get_concrete_function(tf.TensorSpec([1, 8, 8, 2]))
+    op_types = {op.type for op in fn.graph.get_operations()}
+    assert "Pow" not in op_types and "Abs" in op_types
+
+
+@pytest.mark.parametrize("squeeze", ["gap", "tv", "both"])
+def test_tvse_matches_numpy(rng, tmp_path, squeeze):
+    x = rng.normal(size=(2, 6, 10, 4)).astype("float32")
+    layer = TVSqueezeExcitation(hidden=3, squeeze=squeeze, name=f"tvse_{squeeze}")
+    layer.build(x.shape)
+    randomize(layer, rng)
+    out = run_layer_test(layer, x, tmp_path, expected_weight_layers=2)
+    expected = ref.squeeze_excitation(x.astype(np.float64), *attention_weights(layer), squeeze=squeeze)
+    np.testing.assert_allclose(np.asarray(out), expected, **F32_TOL)
+
+
+def test_tvse_without_tv_is_classic_se(rng):
+    """With the TV switch off the squeeze is the channel mean alone: plain squeeze-and-excitation."""
+    x = rng.normal(size=(3, 8, 8, 6)).astype("float32")
+    layer = TVSqueezeExcitation(hidden=4, squeeze="gap")
+    layer.build(x.shape)
+    randomize(layer, rng)
+    rk, rb, ek, eb = attention_weights(layer)
+    mean = x.astype(np.float64).mean(axis=(1, 2))
+    scale = 1 / (1 + np.exp(-(np.maximum(mean @ rk + rb, 0) @ ek + eb)))
+    np.testing.assert_allclose(np.asarray(layer(x)), x * scale[:, None, None, :], **F32_TOL)
+    assert layer.reduce.kernel.shape == (6, 4)  # squeeze width C, not 2C
+
+
+def test_tvse_rejects_unknown_squeeze():
+    with pytest.raises(ValueError, match="squeeze must be one of"):
+        TVSqueezeExcitation(squeeze="max")
+
+
+@pytest.mark.parametrize("shape,scale", [((2, 3, 5, 12), 2), ((1, 4, 4, 27), 3), ((1, 1, 1, 4), 2)])
+def test_pixel_shuffle_matches_numpy(rng, tmp_path, shape, scale):
+    x = rng.normal(size=shape).astype("float32")
+    out = run_layer_test(PixelShuffle(scale), x, tmp_path, expected_weight_layers=0)
+    np.testing.assert_array_equal(np.asarray(out), ref.depth_to_space(x, scale))
+
+
+def test_pixel_shuffle_rejects_channels_not_divisible():
+    with pytest.raises(ValueError, match="divisible by scale"):
+        PixelShuffle(2)(np.zeros((1, 2, 2, 6), "float32"))
+
+
+@pytest.mark.parametrize("pad", [1, 2, 3, 6])
+@pytest.mark.parametrize("hw", [(7, 9), (8, 8), (13, 10)])
+def test_reflect_pad_matches_np_pad(rng, pad, hw):
+    x = rng.normal(size=(2, *hw, 3)).astype("float32")
+    out = ReflectPad2D(pad)(x)
+    np.testing.assert_array_equal(np.asarray(out), np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), "reflect"))
+
+
+def test_reflect_pad_with_unknown_size_in_graph(rng):
+    """The slices work when H and W are only known at run time (serving, TFLite with dynamic shapes)."""
+    fn = tf.function(ReflectPad2D((2, 1)), input_signature=[tf.TensorSpec([None, None, None, 3])])
+    x = rng.normal(size=(1, 5, 11, 3)).astype("float32")
+    np.testing.assert_array_equal(fn(x).numpy(), np.pad(x, ((0, 0), (2, 2), (1, 1), (0, 0)), "reflect"))
+    assert "MirrorPad" not in {op.type for op in fn.get_concrete_function().graph.get_operations()}
+
+
+def test_reflect_pad_too_small_image_is_a_clear_error():
+    with pytest.raises(ValueError, match="needs more than 3 pixels"):
+        ReflectPad2D(3)(np.zeros((1, 3, 8, 1), "float32"))
+
+
+def test_reflect_pad_layer_checks(rng, tmp_path):
+    run_layer_test(ReflectPad2D((1, 2), name="pad"), rng.normal(size=(1, 6, 7, 2)).astype("float32"), tmp_path, 0)
+
+
+@pytest.mark.parametrize("kernel,stride,dilation", [(3, 1, 1), (5, 2, 1), (3, 1, 2), (7, 1, 1)])
+def test_reflect_conv_matches_numpy(rng, tmp_path, kernel, stride, dilation):
+    x = rng.normal(size=(2, 12, 10, 3)).astype("float32")
+    layer = ReflectConv2D(4, kernel, strides=stride, dilation_rate=dilation, name="rconv")
+    layer.build(x.shape)
+    randomize(layer, rng)
+    out = run_layer_test(layer, x, tmp_path, expected_weight_layers=1)
+    expected = ref.conv2d(x.astype(np.float64), *conv_weights(layer), stride=stride, dilation=dilation)
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-4)
+    assert out.shape[1:3] == (12 // stride, 10 // stride)
+
+
+@pytest.mark.parametrize("squeeze,weight_layers", [("both", 4), ("gap", 4), ("tv", 4), ("none", 2)])
+def test_residual_attention_block_matches_numpy(rng, tmp_path, squeeze, weight_layers):
+    x = rng.normal(size=(2, 8, 6, 4)).astype("float32")
+    layer = ResidualAttentionBlock(hidden=3, squeeze=squeeze, name=f"block_{squeeze}")
+    layer.build(x.shape)
+    randomize(layer, rng)
+    out = run_layer_test(layer, x, tmp_path, expected_weight_layers=weight_layers)
+    expected = ref.residual_attention_block(x.astype(np.float64), block_weights(layer), squeeze)
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "k1,k2,dilation,fusion,weight_layers", [(3, 3, 2, True, 13), (5, 5, 1, True, 13), (3, 5, 1, False, 12)]
+)
+def test_durbm_matches_numpy(rng, tmp_path, k1, k2, dilation, fusion, weight_layers):
+    x = rng.normal(size=(2, 4, 6, 8)).astype("float32")
+    res = rng.normal(size=(2, 8, 12, 6)).astype("float32")
+    layer = DuRBM(8, 6, k1=k1, k2=k2, dilation=dilation, tvse_hidden=4, se_hidden=5, fusion=fusion, name="durbm")
+    layer.build((x.shape, res.shape))
+    for weight in layer.weights:
+        weight.assign(rng.normal(0, 0.15, weight.shape).astype("float32"))
+    out_x, out_res = run_layer_test(layer, [x, res], tmp_path, expected_weight_layers=weight_layers)
+    exp_x, exp_res = ref.durb_m(x.astype(np.float64), res.astype(np.float64), durbm_weights(layer), dilation,
+                                fusion=fusion)
+    np.testing.assert_allclose(np.asarray(out_res), exp_res, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(out_x), exp_x, rtol=1e-4, atol=1e-4)
+    assert out_x.shape == x.shape and out_res.shape == res.shape
+
+
+def test_durbm_rejects_wrong_widths():
+    layer = DuRBM(8, 6)
+    with pytest.raises(ValueError, match="res must have 6 channels"):
+        layer([keras.Input((4, 4, 8)), keras.Input((8, 8, 5))])
