@@ -1,0 +1,185 @@
+"""Restoring images of any size with one head: reflect padding, crop back, and overlapping tiles.
+
+The network takes H and W that are multiples of 4 and at least `min_input_size` (DESIGN §1.4), so an
+image is reflect-padded at the bottom and right and the output cropped back. Images larger than a pixel
+budget are restored in overlapping tiles blended with a raised-cosine window. Because the attention
+pools over the whole input (GAP and TV statistics, paper eq. 6; DESIGN §4), a tiled result is not
+identical to the whole-image one: the tiles see local statistics. `bench/tiling.py` measures the gap.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+
+from keras_durbm.models import SIZE_MULTIPLE, head_model, min_input_size
+from keras_durbm.tasks import get_task
+
+#: Tile overlap when none is given (capped at a quarter of the tile); bench/tiling.py shows 64 beats 32.
+DEFAULT_OVERLAP = 64
+#: Largest image (in pixels) restored in one pass before `restore` switches to tiles (≈ 2048²).
+DEFAULT_MAX_PIXELS = 2048 * 2048
+
+Runner = Callable[[np.ndarray], np.ndarray]  # float32 (N, H, W, 3) → (N, H, W, 3)
+_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def pad_to_multiple(image: np.ndarray, multiple: int = SIZE_MULTIPLE,
+                    min_size: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reflect-pads the bottom and right of an (…, H, W, C) array so that H and W are multiples of
+    `multiple` and at least `min_size`; returns the padded array and the original (H, W) to crop back to.
+
+    Uses `np.pad(mode="reflect")` (the edge pixel is not repeated). When a pad is larger than the image
+    numpy keeps reflecting back and forth, and a one-pixel axis is repeated; so tiny images still pad.
+    """
+    image = np.asarray(image)
+    if image.ndim < 3:
+        raise ValueError(f"expected an (..., H, W, C) array, got shape {image.shape}")
+    h, w = image.shape[-3], image.shape[-2]
+    if h < 1 or w < 1:
+        raise ValueError(f"cannot pad an empty image of shape {image.shape}")
+    target_h = _round_up(max(h, min_size), multiple)
+    target_w = _round_up(max(w, min_size), multiple)
+    if (target_h, target_w) == (h, w):
+        return image, (h, w)
+    pads = [(0, 0)] * (image.ndim - 3) + [(0, target_h - h), (0, target_w - w), (0, 0)]
+    return np.pad(image, pads, mode="reflect"), (h, w)
+
+
+def resolve_head(model, task: str) -> str:
+    """The head name of `task` (name or letter) in `model`; the error lists the model's heads."""
+    heads = ", ".join(model.task_names)
+    try:
+        name = get_task(task).name
+    except KeyError:
+        raise KeyError(f"unknown task {task!r}; this model has heads: {heads}") from None
+    if name not in model.task_names:
+        raise KeyError(f"this model has no {name!r} head; its heads: {heads}")
+    return name
+
+
+def head_runner(model, task: str) -> Runner:
+    """A cached, traced-once function running `task`'s head on a float32 NHWC batch of any size."""
+    import tensorflow as tf
+
+    name = resolve_head(model, task)
+    per_model = _RUNNERS.setdefault(model, {})
+    if name not in per_model:
+        head = head_model(model, name)
+        fn = tf.function(lambda x: head(x, training=False), autograph=False, reduce_retracing=True,
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        per_model[name] = lambda batch: fn(tf.constant(batch, tf.float32)).numpy()
+    return per_model[name]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size `tile` covering `length` with stride `tile − overlap`; the last
+    tile is moved back to end at the border (it then overlaps its neighbour by more)."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return [*starts, length - tile]
+
+
+def tile_window(size: int, overlap: int, *, left: bool, right: bool) -> np.ndarray:
+    """1-D blending weights of one tile: raised-cosine ramps over `overlap` pixels on the sides that
+    have a neighbour, 1 elsewhere. Ramps of neighbours overlapping by exactly `overlap` sum to 1."""
+    weights = np.ones(size, dtype=np.float64)
+    if overlap:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / overlap)
+        if left:
+            weights[:overlap] = ramp
+        if right:
+            weights[size - overlap:] = ramp[::-1]
+    return weights
+
+
+def axis_weights(length: int, tile: int, overlap: int) -> list[tuple[int, np.ndarray]]:
+    """(start, weights) of every tile along an axis, the weights normalised to sum to 1 at every pixel."""
+    size = min(tile, length)
+    starts = tile_starts(length, tile, overlap)
+    windows = [tile_window(size, overlap, left=i > 0, right=i < len(starts) - 1) for i in range(len(starts))]
+    total = np.zeros(length)
+    for start, window in zip(starts, windows, strict=True):
+        total[start:start + size] += window
+    return [(start, window / total[start:start + size]) for start, window in zip(starts, windows, strict=True)]
+
+
+def _run_padded(run: Runner, batch: np.ndarray, min_size: int) -> np.ndarray:
+    padded, (h, w) = pad_to_multiple(batch, SIZE_MULTIPLE, min_size)
+    return run(np.ascontiguousarray(padded, dtype=np.float32))[:, :h, :w]
+
+
+def restore_with(run: Runner, image: np.ndarray, *, min_size: int = 0, tile: int | None = None,
+                 overlap: int | None = None, batch_size: int = 1) -> np.ndarray:
+    """Restores an (H, W, 3) image with `run` (any NHWC → NHWC function): whole, or in blended tiles.
+
+    Each pass is padded to a multiple of 4 (and `min_size`) and cropped back. With `tile`, tiles of
+    `tile`×`tile` (rounded up to a multiple of 4) overlap by `overlap` pixels (default: 64, at most a
+    quarter of the tile) and are blended with normalised raised-cosine weights, `batch_size` tiles per
+    call. Returns unclipped float32.
+    """
+    h, w = image.shape[:2]
+    if tile is None or (h <= tile and w <= tile):
+        return _run_padded(run, image[None], min_size)[0]
+    tile = _round_up(max(int(tile), min_size, SIZE_MULTIPLE), SIZE_MULTIPLE)
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, tile // 4)
+    if overlap < 0 or 2 * overlap > tile:
+        raise ValueError(f"overlap must be between 0 and half the tile ({tile // 2}), got {overlap}")
+    rows, cols = axis_weights(h, tile, overlap), axis_weights(w, tile, overlap)
+    th, tw = min(tile, h), min(tile, w)
+    output = np.zeros((h, w, 3), np.float32)
+    jobs = [(top, wy, left, wx) for top, wy in rows for left, wx in cols]
+    for first in range(0, len(jobs), max(1, batch_size)):
+        chunk = jobs[first:first + max(1, batch_size)]
+        batch = np.stack([image[top:top + th, left:left + tw] for top, _, left, _ in chunk])
+        restored = _run_padded(run, batch, min_size)
+        for (top, wy, left, wx), out in zip(chunk, restored, strict=True):
+            output[top:top + th, left:left + tw] += (wy[:, None] * wx[None, :]).astype(np.float32)[..., None] * out
+    return output
+
+
+def auto_tile(height: int, width: int, max_pixels: int | None) -> int | None:
+    """Tile side for an image over `max_pixels` (the largest multiple of 4 whose square fits), else None."""
+    if not max_pixels or height * width <= max_pixels:
+        return None
+    return max(SIZE_MULTIPLE, int(math.isqrt(int(max_pixels))) // SIZE_MULTIPLE * SIZE_MULTIPLE)
+
+
+def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Validates a float RGB (H, W, 3) image in [0, 1] and returns it as float32."""
+    image = np.asarray(image)
+    if not np.issubdtype(image.dtype, np.floating):
+        raise TypeError(f"{what} must be float RGB in [0, 1], got dtype {image.dtype} (divide uint8 images by 255)")
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"{what} must have shape (H, W, 3), got {image.shape}")
+    if not np.isfinite(image).all():
+        raise ValueError(f"{what} has NaN or infinite values")
+    low, high = float(image.min()), float(image.max())
+    if low < -1e-3 or high > 1.0 + 1e-3:
+        raise ValueError(f"{what} must be in [0, 1], got values in [{low:g}, {high:g}] (a [0, 255] image?)")
+    return image.astype(np.float32, copy=False)
+
+
+def restore(model, image: np.ndarray, task: str, *, tile: int | None = None, overlap: int | None = None,
+            max_pixels: int | None = DEFAULT_MAX_PIXELS, batch_size: int = 1) -> np.ndarray:
+    """Restores float RGB (H, W, 3) in [0, 1] with `model`'s `task` head; float32 (H, W, 3) clipped to [0, 1].
+
+    Whole-image by default; in tiles when `tile` is given or the image exceeds `max_pixels` (then
+    tiles of the largest side that fits the budget). See `restore_with` for the tiling.
+    """
+    run = head_runner(model, task)
+    image = check_image(image)
+    if tile is None:
+        tile = auto_tile(*image.shape[:2], max_pixels)
+    restored = restore_with(run, image, min_size=min_input_size(model.config), tile=tile, overlap=overlap,
+                            batch_size=batch_size)
+    return np.clip(restored, 0.0, 1.0)
