@@ -9,14 +9,14 @@ or a value of the wrong type is an error that names the key.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
+
+from keras_durbm.atomic_files import atomic_path
 
 BlockKernels = tuple[int, int, int]  # (k1, k2, dilation of k1) of one DuRB-M
 
@@ -242,13 +242,5 @@ def apply_overrides(config: Any, yaml_files: Sequence[str] = (), assignments: Se
 
 def dump_yaml(config: Any, path: str) -> None:
     """Writes the effective config atomically (temporary name, then rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".yaml", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            yaml.safe_dump(to_dict(config), handle, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(to_dict(config), handle, sort_keys=False)

@@ -17,16 +17,14 @@ Writes are atomic: a temporary file in the destination folder, then `os.replace`
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import tempfile
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from keras_durbm.atomic_files import atomic_path
 from tfrecords_tools.errors import BadImageError
 
 #: Output formats by extension (lower case); the input's extension picks the output format.
@@ -230,32 +228,6 @@ def output_format(path: str | os.PathLike) -> str:
     return OUTPUT_FORMATS[ext]
 
 
-def _file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yields a temporary path beside `path`; on success it replaces `path`, on any error it is removed.
-
-    A crash or a failed encode therefore never leaves a partial file under the final name.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, _file_mode())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _fit_mode(mode: str, fmt: str, path: str) -> str:
     """The closest mode `fmt` can hold; dropping alpha is warned about."""
     allowed = _MODES[fmt]
@@ -340,7 +312,7 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, extras: ImageExtras | 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{path}: the output folder {folder} does not exist")
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         if bits == 16:
             _encode_16bit(tmp, array, fmt, extras.icc_profile)
         else:

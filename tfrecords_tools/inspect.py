@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from keras_durbm.atomic_files import atomic_path
 from tfrecords_tools.errors import CorruptShardError, DataError
 from tfrecords_tools.manifest import load_manifest
 from tfrecords_tools.records import read_record, scan_shard
@@ -125,9 +126,8 @@ def write_grid(examples: Sequence[dict[str, Any]], path: str, *, height: int = 1
         y += r.height
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}.png")
-    grid.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        grid.save(tmp, format="PNG")
     return path
 
 

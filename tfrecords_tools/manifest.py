@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from keras_durbm.atomic_files import write_json_atomic
 from tfrecords_tools.errors import ManifestError
 from tfrecords_tools.schema import SCHEMA_VERSION
 
@@ -58,25 +58,6 @@ def load_manifest(out_dir: str | os.PathLike, *, missing_ok: bool = False) -> di
 def save_manifest(out_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
     """Writes the manifest to a temporary file in `out_dir`, then renames it over `manifest.json`."""
     write_json_atomic(manifest_path(out_dir), manifest)
-
-
-def write_json_atomic(path: str, data: Any) -> None:
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 
 import keras
 
 import keras_durbm.layers  # noqa: F401  (registers the layers for deserialisation)
+from keras_durbm.atomic_files import atomic_path
 from keras_durbm.models.network import DuRBMNetwork
 
 MODEL_FILENAME = "model.keras"
@@ -46,14 +46,6 @@ def load_durbm(path: str) -> DuRBMNetwork:
 
 def save_durbm(model: keras.Model, path: str) -> None:
     """Saves to `path` through a temporary file in the same folder, so a crash leaves no partial model."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".keras", dir=directory)
-    os.close(fd)
-    try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path) as tmp:
         model.save(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
