@@ -52,7 +52,7 @@ def main() -> None:
             for label, net in ((f"head {first}", head_model(model, first)), (f"head {last}", head_model(model, last))):
                 fn = tf.function(lambda t, net=net: net(t, training=False))
                 print(f"{preset:<8} {size:>6} {label:<18} {median_ms(fn, x, args.repeats):>10.1f}")
-            fn = tf.function(lambda t: model(t, training=False)[last])
+            fn = tf.function(lambda t, model=model, last=last: model(t, training=False)[last])
             print(f"{preset:<8} {size:>6} {'all heads':<18} {median_ms(fn, x, args.repeats):>10.1f}")
 
 
