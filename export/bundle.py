@@ -1,0 +1,290 @@
+"""Exports a trained network into one folder: SavedModels for TF Serving, TFLite, ONNX and a parity report.
+
+    DIR/serving/<head>/<version>/   SavedModel per head (+ assets.extra/tf_serving_warmup_requests)
+    DIR/serving/models.config       every head, for tensorflow_model_server --model_config_file
+    DIR/serving/batching_parameters.txt
+    DIR/multihead/<version>/        optional: one SavedModel, a signature per head
+    DIR/tflite/<head>/<variant>.tflite
+    DIR/onnx/<head>.onnx
+    DIR/model_config.yaml           the network's effective config
+    DIR/report.json                 parity with Keras, sizes, latency, XNNPACK partitions
+
+Everything is written into a temporary folder beside DIR and renamed to DIR at the end, so a failed
+export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from export import parity
+from export.tflite import VARIANTS
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+REPORT_FILE = "report.json"
+CONFIG_FILE = "model_config.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how to measure it (defaults: everything, parity at 512² latency)."""
+
+    formats: tuple[str, ...] = FORMATS
+    heads: tuple[str, ...] | None = None  # None: every head of the model
+    version: int = 1
+    tflite_variants: tuple[str, ...] = VARIANTS
+    calibration: str | None = None  # None: scikit-image's bundled photographs
+    calibration_count: int = 32
+    calibration_size: int = 128
+    multihead: bool = False
+    base_path: str = "/models"  # base_path prefix in models.config (the Docker mount point)
+    warmup_size: int = 64
+    parity: bool = True
+    parity_max_side: int = 256
+    latency_size: int = 512
+    latency_runs: int = 5
+    threads: int | None = None  # TFLite / onnxruntime threads (default: all cores)
+    overwrite: bool = False
+
+    def __post_init__(self):
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise ValueError(f"unknown format(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(FORMATS)}")
+        bad = [v for v in self.tflite_variants if v not in VARIANTS]
+        if bad:
+            raise ValueError(f"unknown TFLite variant(s) {', '.join(bad)}; choose from {', '.join(VARIANTS)}")
+        for name in ("version", "calibration_count", "calibration_size", "warmup_size", "parity_max_side",
+                     "latency_size", "latency_runs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+
+
+def check_output_dir(out_dir: str, overwrite: bool) -> None:
+    """Fails early (before any work) when DIR exists without `overwrite` or its parent is not writable."""
+    if os.path.exists(out_dir) and not overwrite:
+        raise FileExistsError(f"output {out_dir} already exists; choose a new folder or pass --overwrite")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FileExistsError(f"output {out_dir} exists and is not a folder")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise PermissionError(f"cannot write the export next to {out_dir}: {error.strerror or error}") from None
+
+
+def resolve_heads(model, heads: Sequence[str] | None) -> list[str]:
+    """Head names to export (names or letters), in the model's order; unknown ones raise KeyError."""
+    from keras_durbm.inference import resolve_head
+
+    if not heads:
+        return list(model.task_names)
+    wanted = {resolve_head(model, h) for h in heads}
+    return [h for h in model.task_names if h in wanted]
+
+
+def export_bundle(model, out_dir: str, options: ExportOptions = ExportOptions(), *, progress: bool = True,
+                  provenance: dict | None = None) -> dict:
+    """Exports `model` into `out_dir` (see module doc) atomically and returns the report."""
+    heads = resolve_heads(model, options.heads)
+    check_output_dir(out_dir, options.overwrite)
+    calibration = _calibration_batches(model, options)  # bad calibration data fails before any work
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}.tmp-", dir=parent)
+    try:
+        report = _export_into(model, tmp, heads, options, calibration, progress, provenance or {})
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def _replace_dir(tmp: str, out_dir: str) -> None:
+    """Moves the finished export to `out_dir`; an existing one is replaced only after the new one is in."""
+    os.chmod(tmp, 0o755)
+    if not os.path.exists(out_dir):
+        os.replace(tmp, out_dir)
+        return
+    old = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}.old-",
+                           dir=os.path.dirname(os.path.abspath(out_dir)))
+    os.rmdir(old)
+    os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _calibration_batches(model, options: ExportOptions) -> list[np.ndarray]:
+    """The int8 calibration crops (empty when no full-int8 TFLite model is exported)."""
+    if "tflite" not in options.formats or "int8" not in options.tflite_variants:
+        return []
+    from export import calibration
+    from keras_durbm.models import min_input_size
+
+    images = calibration.load_images(options.calibration, limit=options.calibration_count)
+    size = max(options.calibration_size, min_input_size(model.config))
+    return calibration.calibration_batches(images, count=options.calibration_count, size=size)
+
+
+def _export_into(model, root: str, heads: list[str], options: ExportOptions, calibration: list[np.ndarray],
+                 progress: bool, provenance: dict) -> dict:
+    from tqdm import tqdm
+
+    from export import saved_model, serving_config
+    from keras_durbm.config import dump_yaml
+
+    formats = set(options.formats)
+    scratch = os.path.join(root, ".scratch")
+    serving_dir = os.path.join(root, "serving") if "savedmodel" in formats else os.path.join(scratch, "serving")
+    steps = len(heads) * (("savedmodel" in formats or "onnx" in formats) + ("onnx" in formats)
+                          + ("tflite" in formats) * (1 + len(options.tflite_variants)))
+    steps += options.multihead + bool(options.parity)
+    bar = tqdm(total=steps, desc="export", unit="step", disable=not progress)
+    dump_yaml(model.config, os.path.join(root, CONFIG_FILE))
+
+    if formats & {"savedmodel", "onnx"}:
+        for head in heads:
+            bar.set_postfix_str(f"SavedModel {head}")
+            saved_model.export_head(model, head, saved_model.head_dir(serving_dir, head, options.version),
+                                    warmup_size=options.warmup_size)
+            bar.update()
+        if "savedmodel" in formats:
+            serving_config.write_serving_files(serving_dir, heads, options.base_path)
+    if options.multihead:
+        bar.set_postfix_str("multi-head SavedModel")
+        saved_model.export_multihead(model, os.path.join(root, saved_model.MULTIHEAD_NAME, str(options.version)))
+        bar.update()
+    if "tflite" in formats:
+        _export_tflite(model, root, scratch, heads, options, calibration, bar)
+    if "onnx" in formats:
+        from export import onnx as onnx_export
+
+        for head in heads:
+            bar.set_postfix_str(f"ONNX {head}")
+            onnx_export.convert(saved_model.head_dir(serving_dir, head, options.version),
+                                os.path.join(root, "onnx", f"{head}.onnx"))
+            bar.update()
+
+    report = {
+        "model": provenance.get("model", ""),
+        "command": provenance.get("command", ""),
+        "heads": heads,
+        "formats": list(options.formats),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+        "latency_size": options.latency_size,
+        "rows": [],
+    }
+    if options.parity:
+        bar.set_postfix_str("parity")
+        report.update(_measure(model, root, serving_dir, heads, options))
+        bar.update()
+    bar.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+    parity.write_report(os.path.join(root, REPORT_FILE), report)
+    return report
+
+
+def _export_tflite(model, root: str, scratch: str, heads: list[str], options: ExportOptions,
+                   calibration: list[np.ndarray], bar) -> None:
+    from export import lite_graph, tflite
+
+    for head in heads:
+        bar.set_postfix_str(f"TFLite graph {head}")
+        source = lite_graph.write_aligned_head(model, head, os.path.join(scratch, "lite", head))
+        bar.update()
+        for variant in options.tflite_variants:
+            bar.set_postfix_str(f"TFLite {variant} {head}")
+            path = os.path.join(root, "tflite", head, f"{variant}.tflite")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as handle:
+                handle.write(tflite.convert(source, variant, calibration))
+            bar.update()
+
+
+@dataclasses.dataclass
+class _Artifact:
+    """One exported model ready to run: any-size restore for parity, batch call for latency."""
+
+    format: str
+    variant: str
+    head: str
+    path: str
+    restore: parity.Restorer
+    batch_run: Callable[[np.ndarray], object]
+    xnnpack: dict | None = None
+    note: str = ""
+
+
+def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: ExportOptions) -> list[_Artifact]:
+    """Runners of everything exported, in table order (Keras first as the latency baseline)."""
+    import tensorflow as tf
+
+    from export import saved_model
+    from export.litert_runtime import LiteRunner, probe
+    from keras_durbm.inference import head_runner, restore_with
+    from keras_durbm.models import min_input_size
+
+    min_size = min_input_size(model.config)
+    formats = set(options.formats)
+    found = []
+    for head in heads:
+        keras_run = head_runner(model, head)
+        found.append(_Artifact("keras", "", head, "", lambda x, r=keras_run: restore_with(r, x, min_size=min_size),
+                               keras_run))
+        if "savedmodel" in formats:
+            path = saved_model.head_dir(serving_dir, head, options.version)
+            fn = saved_model.load_signature(path)
+
+            def sm_batch(batch, fn=fn):
+                return fn(image=tf.constant(batch, tf.float32))["restored"].numpy()
+
+            found.append(_Artifact("savedmodel", "", head, path, lambda x, r=sm_batch: r(x[None])[0], sm_batch))
+        for variant in options.tflite_variants if "tflite" in formats else ():
+            path = os.path.join(root, "tflite", head, f"{variant}.tflite")
+            check = probe(path, options.latency_size, options.latency_size, num_threads=options.threads)
+            runner = LiteRunner(path, num_threads=options.threads, xnnpack=check["ok"])
+            note = "" if check["ok"] else "run without XNNPACK (built-in kernels)"
+            xnn = {k: v for k, v in check.items() if k != "ok"}
+            found.append(_Artifact("tflite", variant, head, path,
+                                   lambda x, r=runner: restore_with(r, x, min_size=min_size), runner, xnn, note))
+        if "onnx" in formats:
+            from export.onnx import OnnxRunner
+
+            path = os.path.join(root, "onnx", f"{head}.onnx")
+            runner = OnnxRunner(path, options.threads)
+            found.append(_Artifact("onnx", "", head, path, lambda x, r=runner: r(x[None])[0], runner))
+    return found
+
+
+def _measure(model, root: str, serving_dir: str, heads: list[str], options: ExportOptions) -> dict:
+    from export.calibration import PARITY_PHOTOS, bundled_photos
+    from keras_durbm.inference import head_runner, restore_with
+    from keras_durbm.models import min_input_size
+
+    photos = bundled_photos(PARITY_PHOTOS, options.parity_max_side)
+    images = [p.astype(np.float32) / np.float32(255.0) for _, p in photos]
+    latency_batch = np.random.default_rng(0).random((1, options.latency_size, options.latency_size, 3),
+                                                     dtype=np.float32)
+    min_size = min_input_size(model.config)
+    references = {h: [restore_with(head_runner(model, h), x, min_size=min_size) for x in images] for h in heads}
+    rows = []
+    for art in _artifacts(model, root, serving_dir, heads, options):
+        diff, psnr = parity.compare(art.restore, images, references[art.head])
+        rows.append(parity.ParityRow(
+            format=art.format, variant=art.variant, head=art.head,
+            path=os.path.relpath(art.path, root) if art.path else "",
+            size_bytes=parity.directory_size(art.path) if art.path else 0,
+            max_abs_diff=diff, psnr_db=None if math.isinf(psnr) else psnr,
+            latency_ms=parity.median_latency_ms(art.batch_run, latency_batch, options.latency_runs),
+            xnnpack=art.xnnpack, note=art.note))
+    return {"parity_images": [{"name": n, "height": p.shape[0], "width": p.shape[1]} for n, p in photos],
+            "rows": rows}

@@ -1,0 +1,92 @@
+"""Real images for full-int8 calibration and for the parity report.
+
+Calibration reads the `input` (degraded) images of TFRecord shards written by `tfrecords_tools`, or a
+folder of images, or by default scikit-image's bundled photographs. The parity report uses other
+bundled photographs, so int8 is never scored on the images it was calibrated on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+from keras_durbm.inference import pad_to_multiple
+from keras_durbm.models import SIZE_MULTIPLE
+
+CALIBRATION_PHOTOS = ("astronaut", "rocket", "immunohistochemistry", "hubble_deep_field")
+PARITY_PHOTOS = ("coffee", "chelsea", "motorcycle")
+EXPECTED = "a folder of TFRecord shards (tfrecords_tools convert) or a folder of images"
+
+
+def bundled_photos(names: tuple[str, ...], max_side: int) -> list[tuple[str, np.ndarray]]:
+    """`(name, uint8 RGB)` of scikit-image photographs, downscaled so the longer side is ≤ `max_side`."""
+    from keras_durbm.training.demo import load_photo
+
+    return [(name, load_photo(name, max_side)) for name in names]
+
+
+def _shard_files(folder: str) -> list[str]:
+    from tfrecords_tools.manifest import MANIFEST, shard_files
+
+    if os.path.isfile(os.path.join(folder, MANIFEST)):
+        return shard_files(folder)
+    return sorted(glob.glob(os.path.join(folder, "*.tfrecord*")))
+
+
+def _record_inputs(files: list[str], limit: int) -> list[tuple[str, np.ndarray]]:
+    from tfrecords_tools.decoder import decode_record
+    from tfrecords_tools.reader import record_dataset
+
+    images = []
+    for record in record_dataset(files).map(decode_record).take(limit):
+        images.append((record["source"].numpy().decode("utf-8", "replace"), record["input"].numpy()))
+    return images
+
+
+def _folder_images(folder: str, limit: int) -> list[tuple[str, np.ndarray]]:
+    from keras_durbm.image_io import read_image
+    from keras_durbm.metrics import to_uint8
+    from tfrecords_tools.image_io import list_images
+
+    images = []
+    for name in list_images(folder)[:limit]:
+        pixels, _ = read_image(os.path.join(folder, name))
+        images.append((name, to_uint8(pixels)))
+    return images
+
+
+def load_images(source: str | None, *, limit: int = 64, max_side: int = 512) -> list[tuple[str, np.ndarray]]:
+    """`(name, uint8 RGB)` calibration images from `source` (see module doc); None: bundled photos."""
+    if source is None:
+        return bundled_photos(CALIBRATION_PHOTOS, max_side)
+    if not os.path.isdir(source):
+        raise ValueError(f"calibration data {source}: not a folder (expected {EXPECTED})")
+    import tensorflow as tf
+
+    shards = _shard_files(source)
+    try:
+        images = _record_inputs(shards, limit) if shards else _folder_images(source, limit)
+    except tf.errors.OpError as error:
+        raise ValueError(f"calibration data {source}: {error.message}") from None
+    if not images:
+        raise ValueError(f"calibration data {source}: holds no shards or images (expected {EXPECTED})")
+    return images
+
+
+def calibration_batches(images: list[tuple[str, np.ndarray]], *, count: int, size: int,
+                        seed: int = 0) -> list[np.ndarray]:
+    """`count` float32 (1, S, S, 3) random crops, cycling through `images`; S = `size` rounded up to a
+    multiple of 4. Images smaller than S are reflect-padded (bottom/right) as inference pads them."""
+    side = -(-size // SIZE_MULTIPLE) * SIZE_MULTIPLE
+    rng = np.random.default_rng(seed)
+    batches = []
+    for i in range(count):
+        pixels = images[i % len(images)][1]
+        h, w = pixels.shape[:2]
+        top, left = rng.integers(max(h - side, 0) + 1), rng.integers(max(w - side, 0) + 1)
+        crop = pixels[top:top + side, left:left + side].astype(np.float32) / np.float32(255.0)
+        padded, _ = pad_to_multiple(crop, SIZE_MULTIPLE, side)
+        batches.append(np.ascontiguousarray(padded[None], dtype=np.float32))
+    return batches

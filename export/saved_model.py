@@ -1,0 +1,79 @@
+"""SavedModels for TF Serving: one per head (only that head's weights), and optionally one multi-head.
+
+Each head is exported as a sub-model sharing the network's weights (`head_model`), so the SavedModel
+holds the encoder, the blocks below the head and its decoder only. `keras.export.ExportArchive` gives
+standalone SavedModels that load without the project's code.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from export import serving_config
+from export import signatures as sig
+from keras_durbm.models import DuRBMNetwork, head_model, min_input_size
+
+DEFAULT_VERSION = 1
+MULTIHEAD_NAME = "multihead"
+
+
+def head_dir(serving_dir: str, head: str, version: int = DEFAULT_VERSION) -> str:
+    """`serving_dir/<head>/<version>`, TF Serving's layout."""
+    return os.path.join(serving_dir, head, str(int(version)))
+
+
+def export_head(model: DuRBMNetwork, head: str, version_dir: str, *, warmup_size: int = 64) -> str:
+    """Writes one head's SavedModel with the three signatures of `export.signatures` and warm-up records."""
+    sub = head_model(model, head)
+    archive = keras.export.ExportArchive()
+    archive.track(sub)
+
+    def run(images):
+        return sub(images, training=False)
+
+    for name, (fn, spec) in sig.signature_functions(run, min_input_size(model.config)).items():
+        archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(version_dir, verbose=False)
+    serving_config.write_warmup_records(version_dir, head, max(warmup_size, min_input_size(model.config)))
+    return version_dir
+
+
+def export_multihead(model: DuRBMNetwork, path: str) -> str:
+    """One SavedModel with a float signature per head (`<head>` → `restored`) and `serving_default`
+    returning every head (outputs named after the heads) from one shared encoder pass."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    min_size = min_input_size(model.config)
+
+    def serve_all(image):
+        return sig.restore_any_size(lambda x: model(x, training=False), image, min_size)
+
+    archive.add_endpoint(sig.SERVING_DEFAULT, serve_all, input_signature=[sig.FLOAT_SPEC])
+    for name in model.task_names:
+        archive.add_endpoint(name, _head_endpoint(head_model(model, name), min_size), input_signature=[sig.FLOAT_SPEC])
+    archive.write_out(path, verbose=False)
+    return path
+
+
+def _head_endpoint(sub: keras.Model, min_size: int):
+    """The float endpoint of one head, closing over `sub` (ExportArchive rejects default arguments)."""
+
+    def serve_head(image):
+        return {sig.OUTPUT_FLOAT: sig.restore_any_size(lambda x: sub(x, training=False), image, min_size)}
+
+    return serve_head
+
+
+def load_signature(version_dir: str, signature: str = sig.SERVING_DEFAULT):
+    """A signature of an exported SavedModel, called with keyword tensors (as the server calls it)."""
+    loaded = tf.saved_model.load(version_dir)
+    if signature not in loaded.signatures:
+        raise KeyError(f"{version_dir} has no signature {signature!r}; it has {', '.join(loaded.signatures)}")
+
+    def call(**inputs):
+        return loaded.signatures[signature](**inputs)  # holding `loaded` keeps its variables alive
+
+    return call

@@ -1,0 +1,411 @@
+"""The training config tree and its named experiments (TF Model Garden style, DESIGN §1.7).
+
+`ExperimentConfig` is one tree of frozen dataclasses. A named experiment
+(`demo`, `paper`, `smoke`) gives every field a value; YAML files and
+`--set key=value` only override fields of it (`build_config`), and an unknown
+key or a wrong type is an error naming the key. `model_preset` picks the base of
+the `model` section; `model.*` overrides apply on top of that preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from keras_durbm.config import MODEL_PRESETS, ModelConfig, apply_overrides, model_preset
+from keras_durbm.models.input_contract import SIZE_MULTIPLE, min_input_size
+from keras_durbm.models.topology import parse_topology
+from keras_durbm.tasks import get_task
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DATA_SOURCES = ("tfrecords", "demo")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoDataConfig:
+    """The embedded default's data: degraded copies of scikit-image's bundled photographs.
+
+    Args:
+        train_photos / held_out_photos: names of `skimage.data` images; the held-out ones are
+            only used to score the trained model.
+        max_side: photos are resized (area) so their longer side is at most this.
+        variants: degraded copies per training photo and task (different seeds).
+        synthesis: per-task synthesizer parameters, e.g. `{motion_blur: {length: [3, 15]}}`
+            (see `tfrecords_tools.synthesis`).
+        held_out_jpeg_quality: JPEG quality of the held-out inputs (the paper tests at 10).
+        seed: seed of the synthesis.
+    """
+
+    train_photos: tuple[str, ...] = (
+        "astronaut", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+        "camera", "brick", "grass", "gravel", "moon", "clock", "coins",
+    )
+    held_out_photos: tuple[str, ...] = ("coffee", "retina", "motorcycle")
+    max_side: int = 192
+    variants: int = 4
+    synthesis: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    held_out_jpeg_quality: int = 10
+    seed: int = 7
+
+    def __post_init__(self):
+        overlap = set(self.train_photos) & set(self.held_out_photos)
+        if overlap:
+            raise ValueError(f"data.demo: photos {sorted(overlap)} are both training and held-out photos")
+        if not self.train_photos or not self.held_out_photos:
+            raise ValueError("data.demo needs at least one training and one held-out photo")
+        if self.max_side < 16 or self.variants < 1:
+            raise ValueError("data.demo.max_side must be >= 16 and data.demo.variants >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where minibatches come from and how a training cycle mixes the tasks (paper §5.1.2).
+
+    Args:
+        source: `"tfrecords"` (shards written by `tfrecords_tools`, in `tfrecord_dir`) or
+            `"demo"` (synthesised into `<run_dir>/data` on the first run, see `demo`).
+        pattern: one cycle, one task letter per minibatch, e.g. `"BBBHR"` (3×B, 1×H, 1×R);
+            the order inside a cycle is shuffled per cycle.
+        batch_size: global batch size of every minibatch; `batch_sizes` overrides it per task
+            (keys: task names or letters).
+        crop: side of the random training crops (a multiple of 4).
+        val_split: split used for the periodic validation scores ("" to skip).
+        seed: seed of crops, flips, shuffling and cycle order.
+    """
+
+    source: str = "tfrecords"
+    tfrecord_dir: str = ""
+    train_split: str = "train"
+    val_split: str = "val"
+    pattern: str = "BBBHR"
+    batch_size: int = 32
+    batch_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
+    crop: int = 256
+    seed: int = 0
+    demo: DemoDataConfig = DemoDataConfig()
+
+    def batch_size_of(self, task_name: str) -> int:
+        """Global batch size for minibatches of `task_name`."""
+        task = get_task(task_name)
+        return self.batch_sizes.get(task.name, self.batch_sizes.get(task.letter, self.batch_size))
+
+    def __post_init__(self):
+        if self.source not in DATA_SOURCES:
+            raise ValueError(f"data.source must be one of {', '.join(DATA_SOURCES)}, got {self.source!r}")
+        if self.crop <= 0 or self.crop % SIZE_MULTIPLE:
+            raise ValueError(f"data.crop must be a positive multiple of {SIZE_MULTIPLE}, got {self.crop}")
+        if self.batch_size < 1 or any(int(v) < 1 for v in self.batch_sizes.values()):
+            raise ValueError(f"data.batch_size(s) must be >= 1, got {self.batch_size} / {self.batch_sizes}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """How the heads' losses `1.1·(1 − SSIM) + 0.75·L1` (DESIGN §1.7) enter the shared gradient.
+
+    Args:
+        task_weights: multiplies the loss of a task's minibatches (keys: task names or letters;
+            default 1, as in the paper). A task whose gradients dwarf the others' (heavy haze is
+            a global colour shift) otherwise fills the shared encoder's Adam moments alone; the
+            logged losses stay unweighted.
+    """
+
+    task_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def weight_of(self, task_name: str) -> float:
+        task = get_task(task_name)
+        return float(self.task_weights.get(task.name, self.task_weights.get(task.letter, 1.0)))
+
+    def __post_init__(self):
+        if any(float(w) < 0 for w in self.task_weights.values()):
+            raise ValueError(f"loss.task_weights must be >= 0, got {self.task_weights}")
+
+
+MOMENTS = ("shared", "per_task")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam as in the paper (§5.1.2): lr 1e-4, β = (0.9, 0.999), ε = 1e-8.
+
+    Args:
+        moments: `shared` — one Adam for the whole network, as in the paper; `per_task` — one
+            Adam per head, so the shared encoder keeps separate moments for each task and every
+            task's step moves it by a normalised amount **(choice)**. With shared moments a
+            task with large gradients (heavy haze) fills the encoder's moments, and the others'
+            steps barely move it.
+    """
+
+    learning_rate: float = 1e-4
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    moments: str = "shared"
+
+    def __post_init__(self):
+        if self.moments not in MOMENTS:
+            raise ValueError(f"optimizer.moments must be one of {', '.join(MOMENTS)}, got {self.moments!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """Length of training and the reduce-on-plateau rule ("lr ÷ 10 when the loss plateaus").
+
+    The mean training loss is read every `plateau_window` steps; when `plateau_patience`
+    readings in a row fail to beat the best one by the relative margin `plateau_min_delta`,
+    the learning rate is multiplied by `plateau_factor` (not below `min_learning_rate`).
+    `warmup_steps` > 0 ramps the rate linearly from lr/warmup_steps up to lr over the first
+    steps **(choice; 0 in the paper recipe)**.
+    """
+
+    total_steps: int = 100_000
+    warmup_steps: int = 0
+    plateau_window: int = 1000
+    plateau_patience: int = 5
+    plateau_factor: float = 0.1
+    plateau_min_delta: float = 0.01
+    min_learning_rate: float = 1e-7
+
+    def __post_init__(self):
+        if self.total_steps < 1 or self.plateau_window < 1 or self.plateau_patience < 1 or self.warmup_steps < 0:
+            raise ValueError("schedule.total_steps, plateau_window and plateau_patience must be >= 1, "
+                             "warmup_steps >= 0")
+        if not 0.0 < self.plateau_factor <= 1.0:
+            raise ValueError(f"schedule.plateau_factor must be in (0, 1], got {self.plateau_factor}")
+
+
+@dataclasses.dataclass(frozen=True)
+class InitConfig:
+    """How a fresh run initialises the network before its first step (a resumed run restores instead).
+
+    Args:
+        zero_output_kernels: start every head's last conv at zero, so the compensating image is 0
+            and each head outputs its input at step 0 **(choice; the paper is silent)**. With the
+            default random init the heads start by adding noise, and Adam's normalised steps
+            quickly push the decoders' ReLUs dead to suppress it; on the demo this froze three of
+            four heads at "output = input" (residual ~1e-4, 99% of the last ReLUs at zero).
+    """
+
+    zero_output_kernels: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how the training runs.
+
+    Args:
+        strategy: `auto` (multi_worker if `TF_CONFIG` is set, mirrored with several GPUs,
+            else default), `default`, `mirrored` (all visible GPUs, or `devices`),
+            `multi_worker` (`MultiWorkerMirroredStrategy` from `TF_CONFIG`).
+        devices: device names for `mirrored` (empty: all GPUs, or the CPU).
+        logical_cpu_devices: split the CPU into this many logical devices (testing the
+            distributed path without GPUs); 0 leaves the CPU whole.
+        precision: `float32`, `mixed_float16` (GPUs; adds dynamic loss scaling) or `mixed_bfloat16`.
+        seed: seed of the weight initialisation.
+        deterministic: turn on TensorFlow's op determinism (slower).
+    """
+
+    strategy: str = "auto"
+    devices: tuple[str, ...] = ()
+    logical_cpu_devices: int = 0
+    precision: str = "float32"
+    seed: int = 0
+    deterministic: bool = False
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"runtime.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"runtime.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.logical_cpu_devices < 0:
+            raise ValueError(f"runtime.logical_cpu_devices must be >= 0, got {self.logical_cpu_devices}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Checkpoints every `every_steps` steps (and on SIGTERM/SIGINT); the newest `max_to_keep` are kept."""
+
+    every_steps: int = 1000
+    max_to_keep: int = 3
+
+    def __post_init__(self):
+        if self.every_steps < 1 or self.max_to_keep < 1:
+            raise ValueError("checkpoint.every_steps and checkpoint.max_to_keep must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggingConfig:
+    """What the run reports and how often.
+
+    Args:
+        log_every: steps between TensorBoard scalars and a printed line of per-task losses.
+        eval_every: steps between validation PSNR/SSIM (and image grids); 0 disables.
+        eval_images: validation images per task.
+        eval_max_side: validation images are centre-cropped to at most this side.
+        final_eval_images: validation images per task scored whole at the end of the run (0: all).
+        progress_bar: show a tqdm bar (rate, ETA, per-task loss).
+        tensorboard: write TensorBoard event files under `<run_dir>/tensorboard`.
+    """
+
+    log_every: int = 100
+    eval_every: int = 5000
+    eval_images: int = 4
+    eval_max_side: int = 256
+    final_eval_images: int = 0
+    progress_bar: bool = True
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        if self.log_every < 1 or self.eval_every < 0 or self.eval_images < 1 or self.final_eval_images < 0:
+            raise ValueError("logging.log_every and eval_images must be >= 1, eval_every and final_eval_images >= 0")
+        if self.eval_max_side % SIZE_MULTIPLE:
+            raise ValueError(f"logging.eval_max_side must be a multiple of {SIZE_MULTIPLE}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one training run needs; saved as `config.yaml` in the run folder."""
+
+    experiment: str = "paper"
+    model_preset: str = "paper"
+    model: ModelConfig = ModelConfig()
+    init: InitConfig = InitConfig()
+    data: DataConfig = DataConfig()
+    loss: LossConfig = LossConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        """Heads of the model, in topology order (= the task index order of the data)."""
+        return parse_topology(self.model.topology).task_names
+
+
+def validate(config: ExperimentConfig) -> ExperimentConfig:
+    """Cross-section checks, run once after all overrides (so their order does not matter)."""
+    if config.model_preset not in MODEL_PRESETS:
+        raise ValueError(f"model_preset: unknown preset {config.model_preset!r}; known: {', '.join(MODEL_PRESETS)}")
+    topology = parse_topology(config.model.topology)
+    heads = set(topology.task_names)
+    try:
+        pattern_tasks = [get_task(letter).name for letter in config.data.pattern]
+    except KeyError as error:
+        raise ValueError(f"data.pattern {config.data.pattern!r}: {error.args[0]}") from None
+    if set(pattern_tasks) != heads:
+        raise ValueError(
+            f"data.pattern {config.data.pattern!r} must name every head of model.topology "
+            f"{config.model.topology!r} and nothing else (heads: {', '.join(sorted(heads))})"
+        )
+    for field, mapping in (("data.batch_sizes", config.data.batch_sizes), ("loss.task_weights", config.loss.task_weights)):
+        for key in mapping:
+            try:
+                name = get_task(key).name
+            except KeyError:
+                raise ValueError(f"{field}: unknown task {key!r}") from None
+            if name not in heads:
+                raise ValueError(f"{field}: task {key!r} has no head in topology {config.model.topology!r}")
+    smallest = min_input_size(config.model)
+    if config.data.crop < smallest:
+        raise ValueError(f"data.crop {config.data.crop} is below this model's minimum input size {smallest}")
+    if config.data.source == "tfrecords" and not config.data.tfrecord_dir:
+        raise ValueError("data.tfrecord_dir is empty: give the folder written by tfrecords_tools "
+                         "(or data.source=demo for the embedded synthetic data)")
+    return config
+
+
+# --- named experiments ---------------------------------------------------------------------------
+
+
+def paper_experiment() -> ExperimentConfig:
+    """The paper's recipe (§5.1.2): R>B>J>H, batch 32, 256² crops, cycles 3·B 1·H 1·R 1·J, Adam 1e-4."""
+    return ExperimentConfig(
+        experiment="paper",
+        model_preset="paper",
+        model=model_preset("paper", topology="R>B>J>H"),
+        data=DataConfig(source="tfrecords", pattern="BBBHRJ", batch_size=32, crop=256),
+        logging=LoggingConfig(final_eval_images=50),
+    )
+
+
+# The demo's network: the `small` preset made lighter so ~1500 steps fit in the 10-minute budget on two
+# CPU cores (about 3× cheaper per step than `small`; see docs/training.md).
+DEMO_MODEL_OVERRIDES = {
+    "stem_widths": (12, 16, 24),
+    "decoder_widths": (16, 8),
+    "tvse_hidden": 16,
+    "se_hidden": 16,
+    "extra_kernels": ((5, 3, 1),),
+}
+
+
+def demo_experiment() -> ExperimentConfig:
+    """The embedded default: four tasks synthesised on scikit-image photos, ~10 minutes on 2 CPU cores.
+
+    Departs from the paper for speed and robustness on tiny data: lighter widths than `small`,
+    48² crops, batch 8, lr 5e-4 (5× the paper's) with one Adam per head, blur kernels scaled to
+    the photos' size (2–8 px at a 192-px side) and JPEG at quality 10 for training as for testing.
+    """
+    return ExperimentConfig(
+        experiment="demo",
+        model_preset="small",
+        model=model_preset("small", topology="R>B>J>H", **DEMO_MODEL_OVERRIDES),
+        data=DataConfig(
+            source="demo", pattern="BBHRJJ", batch_size=8, crop=48, val_split="test",
+            demo=DemoDataConfig(synthesis={"motion_blur": {"length": [2, 8]}, "jpeg": {"quality": 10}}),
+        ),
+        optimizer=OptimizerConfig(learning_rate=5e-4, moments="per_task"),
+        schedule=ScheduleConfig(total_steps=1500, plateau_window=150, plateau_patience=3),
+        checkpoint=CheckpointConfig(every_steps=250),
+        logging=LoggingConfig(log_every=50, eval_every=500, eval_images=3, eval_max_side=128),
+    )
+
+
+def smoke_experiment() -> ExperimentConfig:
+    """A seconds-long run of the whole pipeline (tiny preset, tiny photos) for tests and install checks."""
+    return ExperimentConfig(
+        experiment="smoke",
+        model_preset="tiny",
+        model=model_preset("tiny", topology="R>B>J>H"),
+        data=DataConfig(
+            source="demo", pattern="BBHRJ", batch_size=2, crop=16, val_split="test",
+            demo=DemoDataConfig(train_photos=("astronaut", "camera"), held_out_photos=("coffee",),
+                                max_side=40, variants=1),
+        ),
+        optimizer=OptimizerConfig(learning_rate=1e-3),
+        schedule=ScheduleConfig(total_steps=10, plateau_window=5, plateau_patience=2),
+        checkpoint=CheckpointConfig(every_steps=5),
+        logging=LoggingConfig(log_every=5, eval_every=10, eval_images=1, eval_max_side=32, tensorboard=True),
+    )
+
+
+EXPERIMENTS: dict[str, Callable[[], ExperimentConfig]] = {
+    "demo": demo_experiment,
+    "paper": paper_experiment,
+    "smoke": smoke_experiment,
+}
+
+
+def build_config(experiment: str = "demo", yaml_files: Sequence[str] = (),
+                 assignments: Sequence[str] = ()) -> ExperimentConfig:
+    """The named experiment with YAML files, then `key=value` assignments, applied and validated.
+
+    If the overrides change `model_preset`, the `model` section is rebuilt from that preset
+    (keeping the experiment's topology) and the overrides are applied again on top of it.
+    """
+    if experiment not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
+    base = EXPERIMENTS[experiment]()
+    config = apply_overrides(base, yaml_files, assignments)
+    if config.model_preset != base.model_preset:
+        if config.model_preset not in MODEL_PRESETS:
+            raise ValueError(f"model_preset: unknown preset {config.model_preset!r}; known: {', '.join(MODEL_PRESETS)}")
+        rebased = dataclasses.replace(
+            base, model_preset=config.model_preset,
+            model=model_preset(config.model_preset, topology=base.model.topology),
+        )
+        config = apply_overrides(rebased, yaml_files, assignments)
+    return validate(config)

@@ -1,0 +1,243 @@
+"""One training run, start to end: the custom distributed loop of `python -m keras_durbm.train` (DESIGN §1.7).
+
+Run folder layout (`run_dir`):
+    config.yaml        the effective config (rewritten on every start)
+    checkpoints/       tf.train checkpoints: model, optimizer, schedule, step
+    tensorboard/       scalars (per-task loss, learning rate, validation PSNR/SSIM) and image grids
+    model.keras        the trained model (`load_durbm` reads it), written at the end
+    before_after.png   input | restored | target for one held-out image per task
+    summary.json       the end-of-run numbers printed as the summary table
+    data/              the demo's synthesised shards (data.source=demo)
+
+Rerunning the same command resumes from the newest checkpoint with the optimizer state, the
+schedule and the step counter restored; a finished run only prints its summary again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+
+import tensorflow as tf
+import yaml
+
+from keras_durbm.config import dump_yaml, to_dict
+from keras_durbm.image_io import write_image
+from keras_durbm.models import MODEL_FILENAME, save_durbm
+from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint
+from keras_durbm.training.config import ExperimentConfig
+from keras_durbm.training.data import TrainingData, distribute_training_data, make_training_data
+from keras_durbm.training.progress import LossTracker, ProgressBar
+from keras_durbm.training.signals import StopRequest
+from keras_durbm.training.strategy import make_strategy, strategy_label, worker_info
+from keras_durbm.training.summaries import (
+    Summaries,
+    beats_input,
+    evaluation_line,
+    evaluation_scalars,
+    format_summary,
+)
+from keras_durbm.training.trainer import Trainer
+from keras_durbm.training.validation import before_after_rows, crop_pairs, evaluate_tasks, stack_rows
+from tfrecords_tools.manifest import write_json_atomic
+
+CONFIG_FILENAME = "config.yaml"
+SUMMARY_FILENAME = "summary.json"
+GRID_FILENAME = "before_after.png"
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `train` returns: the summary (also in summary.json), and how the process should exit."""
+
+    summary: dict
+    interrupted: bool = False
+    exit_code: int = 0
+
+
+def _flatten(tree, prefix: str = "") -> dict:
+    if isinstance(tree, dict):
+        out = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def prepare_run_dir(config: ExperimentConfig, run_dir: str, chief: bool, say=print) -> None:
+    """Creates the run folder and writes config.yaml; refuses to resume a checkpoint of another model."""
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, CONFIG_FILENAME)
+    current = yaml.safe_load(yaml.safe_dump(to_dict(config), sort_keys=False))
+    resuming = tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIRNAME)) is not None
+    if resuming and os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            saved = yaml.safe_load(handle) or {}
+        if saved.get("model") != current["model"]:
+            raise ValueError(f"{path}: this run folder holds checkpoints of another model config "
+                             f"({saved.get('model')}); use a new --run-dir for {current['model']}")
+        old, new = _flatten(saved), _flatten(current)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed:
+            say(f"note: resuming with changed settings: {', '.join(changed)}")
+    if chief:
+        dump_yaml(config, path)
+
+
+def _load_summary(run_dir: str) -> dict | None:
+    path = os.path.join(run_dir, SUMMARY_FILENAME)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Strategy | None = None,
+          data: TrainingData | None = None, progress: bool = True) -> RunResult:
+    """Trains (or resumes) the run of `config` in `run_dir`; returns its summary and exit status.
+
+    Args:
+        config: the experiment (see `training.config`).
+        run_dir: the run folder (created; see the module docstring for its contents).
+        strategy: an existing strategy; by default built from `config.runtime` (which must then
+            happen before TensorFlow initialises its devices).
+        data: a data source; by default from `config.data` (synthesising the demo data if needed).
+        progress: allow the progress bar (also subject to `config.logging.progress_bar`).
+    """
+    wall_start = time.monotonic()
+    strategy = strategy or make_strategy(config.runtime)
+    rank, num_workers = worker_info(strategy)
+    chief = rank == 0
+    show = progress and config.logging.progress_bar and chief
+    say = print if chief else (lambda *a, **k: None)
+    prepare_run_dir(config, run_dir, chief, say)
+    data_start = time.monotonic()
+    if data is None:
+        data = make_training_data(config, run_dir, rank=rank, num_workers=num_workers, progress=show)
+    data_seconds = time.monotonic() - data_start
+
+    trainer = Trainer(config, strategy)
+    checkpoint = RunCheckpoint(run_dir, config.checkpoint.max_to_keep, rank, **trainer.checkpoint_objects())
+    restored = checkpoint.restore_latest()
+    trainer.sync_learning_rate()
+    start = int(trainer.step.numpy())
+    total = config.schedule.total_steps
+    if start >= total and _load_summary(run_dir) is not None:
+        summary = _load_summary(run_dir)
+        say(f"run {run_dir} already finished at step {start}; its summary:")
+        say(format_summary(summary))
+        return RunResult(summary)
+
+    bar = ProgressBar(start, total, show)
+    log = bar.write if chief else (lambda text: None)
+    if restored:
+        log(f"resumed from {restored} at step {start} (learning rate {trainer.learning_rate:.3g})")
+    summaries = Summaries(os.path.join(run_dir, "tensorboard") if chief and config.logging.tensorboard else None)
+    logging = config.logging
+    val_pairs = {}
+    if chief and logging.eval_every:
+        val_pairs = {t: crop_pairs(data.validation_pairs(t, logging.eval_images), logging.eval_max_side)
+                     for t in trainer.task_names}
+    tracker = LossTracker(trainer.task_names)
+    stop_signal = ""
+    eval_seconds = 0.0
+    marks: list[tuple[float, int]] = []
+    loop_start = time.monotonic()
+    step = start
+    try:
+        if start < total:
+            iterator = iter(distribute_training_data(strategy, data, config, start))
+            with StopRequest() as stop:
+                while step < total:
+                    task, loss, stop_all = trainer.train_step(next(iterator), stop.requested)
+                    step += 1
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(
+                            f"the {task} loss became {loss} at step {step}; the last checkpoint "
+                            f"({checkpoint.latest}) is intact: resume with a lower optimizer.learning_rate")
+                    tracker.add(task, loss)
+                    if trainer.schedule.update(loss):
+                        trainer.sync_learning_rate()
+                        log(f"step {step}: loss plateaued, learning rate → {trainer.learning_rate:.3g}")
+                    elif step <= config.schedule.warmup_steps:
+                        trainer.sync_learning_rate()
+                    bar.update(tracker, trainer.learning_rate)
+                    if stop_all:
+                        path = checkpoint.save(step)
+                        stop_signal = stop.signal_name or "SIGTERM"
+                        log(f"{stop.signal_name or 'stop requested by another worker'}: checkpoint {path} "
+                            f"written at step {step}; rerun the same command to resume")
+                        break
+                    if step % config.checkpoint.every_steps == 0 or step == total:
+                        checkpoint.save(step)
+                    if step % logging.log_every == 0:
+                        marks.append((time.monotonic() - eval_seconds, step))
+                        means = tracker.window_means()
+                        summaries.scalars(step, {**{f"train/loss/{t}": v for t, v in means.items()},
+                                                 "train/learning_rate": trainer.learning_rate})
+                        log(f"step {step}: loss " + " ".join(f"{t}={v:.4f}" for t, v in means.items())
+                            + f" lr={trainer.learning_rate:.3g}")
+                    if chief and logging.eval_every and step % logging.eval_every == 0 and step < total:
+                        began = time.monotonic()
+                        results = evaluate_tasks(trainer.model, val_pairs)
+                        summaries.scalars(step, evaluation_scalars(results))
+                        summaries.images(step, {f"val/{t}": row for t, row in
+                                                before_after_rows(trainer.model, val_pairs).items()})
+                        summaries.flush()
+                        log(f"step {step}: val (input→restored) {evaluation_line(results)}")
+                        eval_seconds += time.monotonic() - began
+    finally:
+        bar.close()
+        train_seconds = time.monotonic() - loop_start - eval_seconds
+
+    tracker.window_means()
+    steady = [(b - a) / (tb - ta) for (ta, a), (tb, b) in zip(marks, marks[1:]) if tb > ta]
+    summary = {
+        "run_dir": run_dir, "experiment": config.experiment, "tasks": list(trainer.task_names),
+        "start_step": start, "final_step": step, "total_steps": total,
+        "strategy": strategy_label(strategy),
+        "replicas": strategy.num_replicas_in_sync, "workers": num_workers,
+        "data_seconds": data_seconds, "train_seconds": train_seconds,
+        "steps_per_second": (sorted(steady)[len(steady) // 2] if steady
+                             else (step - start) / train_seconds if train_seconds > 0 else 0.0),
+        "initial_learning_rate": config.optimizer.learning_rate, "learning_rate": trainer.learning_rate,
+        "plateau_cuts": int(trainer.schedule.reductions.numpy()),
+        "batches": dict(tracker.batches), "last_loss": dict(tracker.last_mean),
+    }
+    if stop_signal:
+        summaries.close()
+        summary["interrupted_by"] = stop_signal
+        code = 128 + getattr(signal, stop_signal, signal.SIGTERM)
+        return RunResult(summary, interrupted=True, exit_code=int(code))
+    if chief:
+        finish_start = time.monotonic()
+        summary.update(finish(trainer, data, run_dir, summaries, step))
+        summary["finish_seconds"] = time.monotonic() - finish_start
+        summary["wall_seconds"] = time.monotonic() - wall_start
+        write_json_atomic(os.path.join(run_dir, SUMMARY_FILENAME), summary)
+        print(format_summary(summary), flush=True)
+    summaries.close()
+    return RunResult(summary)
+
+
+def finish(trainer: Trainer, data: TrainingData, run_dir: str, summaries: Summaries, step: int) -> dict:
+    """End of a run on the chief: save the model, score the validation images whole, write the grid."""
+    logging = trainer.config.logging
+    model_path = os.path.join(run_dir, MODEL_FILENAME)
+    save_durbm(trainer.model, model_path)
+    pairs = {t: data.validation_pairs(t, logging.final_eval_images) for t in trainer.task_names}
+    out = {"model_path": model_path, "evaluation": {}, "beats_input": None, "grid_path": ""}
+    if any(pairs.values()):
+        evaluation = evaluate_tasks(trainer.model, pairs)
+        rows = before_after_rows(trainer.model, pairs)
+        grid_path = os.path.join(run_dir, GRID_FILENAME)
+        write_image(grid_path, stack_rows(rows))
+        summaries.scalars(step, evaluation_scalars(evaluation, prefix="final"))
+        summaries.images(step, {f"final/{t}": row for t, row in rows.items()})
+        out.update(evaluation=evaluation, beats_input=beats_input(evaluation), grid_path=grid_path)
+    summaries.flush()
+    return out

@@ -1,0 +1,43 @@
+"""Fixtures of the export tests: the trained tiny network and its export (see export_test_utils)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # conftests are not on sys.path by themselves
+from export_test_utils import exported_dir, trained_tiny_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def trained_model_path() -> str:
+    return trained_tiny_path()
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_model_path):
+    from keras_durbm.models import load_durbm
+
+    return load_durbm(trained_model_path)
+
+
+@pytest.fixture(scope="session")
+def export_dir() -> str:
+    return exported_dir()
+
+
+@pytest.fixture(scope="session")
+def report(export_dir) -> dict:
+    with open(os.path.join(export_dir, "report.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.fixture(scope="session")
+def parity_images() -> list:
+    """The report's parity photographs (odd sizes) as float32 in [0, 1]."""
+    import numpy as np
+
+    from export.calibration import PARITY_PHOTOS, bundled_photos
+
+    return [p.astype(np.float32) / np.float32(255.0) for _, p in bundled_photos(PARITY_PHOTOS, 48)]
