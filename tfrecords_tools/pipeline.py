@@ -56,9 +56,10 @@ def _shard_for(files: Sequence[str], input_context: tf.distribute.InputContext |
 
 
 def _crop_pairs(item: dict[str, tf.Tensor], seed: tf.Tensor, *, crop: int, crops: int, flip: bool,
-                training: bool) -> tf.Tensor:
+                training: bool, align: int = 1) -> tf.Tensor:
     """`crops` aligned crops of the input/target pair as uint8 [crops, crop, crop, 6] (input channels
-    first). One offset and one flip decision per crop are drawn and applied to both images."""
+    first). One offset and one flip decision per crop are drawn and applied to both images; offsets
+    are multiples of `align` (8 keeps JPEG's 8×8 block grid where it is in a whole image)."""
     h, w = item["height"], item["width"]
     big_enough = tf.logical_and(h >= crop, w >= crop)
     check = tf.debugging.Assert(big_enough, ["record", item["source"], "is smaller than the crop: height, width =",
@@ -73,8 +74,9 @@ def _crop_pairs(item: dict[str, tf.Tensor], seed: tf.Tensor, *, crop: int, crops
     out = []
     for k in range(crops):
         u = tf.random.stateless_uniform([3], seed=seeds[k])
-        top = tf.minimum(tf.cast(u[0] * tf.cast(h - crop + 1, tf.float32), tf.int32), h - crop)
-        left = tf.minimum(tf.cast(u[1] * tf.cast(w - crop + 1, tf.float32), tf.int32), w - crop)
+        rows, cols = (h - crop) // align + 1, (w - crop) // align + 1
+        top = tf.minimum(tf.cast(u[0] * tf.cast(rows, tf.float32), tf.int32), rows - 1) * align
+        left = tf.minimum(tf.cast(u[1] * tf.cast(cols, tf.float32), tf.int32), cols - 1) * align
         c = tf.concat([x[top:top + crop, left:left + crop], y[top:top + crop, left:left + crop]], -1)
         if flip:
             c = tf.cond(u[2] < 0.5, lambda c=c: tf.reverse(c, axis=[1]), lambda c=c: c)
@@ -90,7 +92,8 @@ def _to_element(batch: tf.Tensor, task_index: int) -> dict[str, tf.Tensor]:
 def task_dataset(files: Sequence[str], *, crop: int, batch_size: int, seed: int, training: bool = True,
                  input_context: tf.distribute.InputContext | None = None, task_index: int = 0,
                  crops_per_image: int = 1, flip: bool = True, shuffle_buffer: int = 64,
-                 cycle_length: int = 4, name: str | None = None, prefetch: int | None = None) -> tf.data.Dataset:
+                 cycle_length: int = 4, name: str | None = None, prefetch: int | None = None,
+                 align: int = 1) -> tf.data.Dataset:
     """Batches of aligned random crops of one task's shards.
 
     Args:
@@ -108,12 +111,18 @@ def task_dataset(files: Sequence[str], *, crop: int, batch_size: int, seed: int,
         name: task name used in error messages (default: the task index).
         prefetch: batches prepared ahead (None: autotuned; `multitask_dataset` uses 1 per task so that
             idle tasks hold one ready batch, not an autotuned pile of them).
+        align: training crop offsets are multiples of this (8 for JPEG: the crops keep the 8×8 block grid
+            at the network's stride-4 lattice, as in a whole image); `crop` must be a multiple of it so that
+            flips keep the grid too.
 
     Elements: `{"input", "target"}` float32 (B, crop, crop, 3) in [0, 1] and `"task"` int32 scalar.
     """
     if crop < 1 or batch_size < 1 or crops_per_image < 1:
         raise ValueError(f"crop, batch_size and crops_per_image must be >= 1, got {crop}, {batch_size}, "
                          f"{crops_per_image}")
+    if align < 1 or crop % align:
+        raise ValueError(f"task {name or task_index}: crop alignment must be >= 1 and divide the crop {crop}, "
+                         f"got {align}")
     pipeline_id = 0
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
@@ -135,7 +144,7 @@ def task_dataset(files: Sequence[str], *, crop: int, batch_size: int, seed: int,
         item = decode_record(serialized)
         seed_pair = tf.stack([tf.constant(s_crops, tf.int64), i])
         return _crop_pairs(item, seed_pair, crop=crop, crops=crops_per_image if training else 1, flip=flip,
-                           training=training)
+                           training=training, align=align)
 
     ds = ds.map(parse_and_crop, num_parallel_calls=AUTOTUNE, deterministic=True).unbatch()
     if training and crops_per_image > 1:
@@ -200,7 +209,8 @@ def cycle_schedule(pattern: str, tasks: Sequence[str], *, seed: int, num_cycles:
 def multitask_dataset(files_by_task: Mapping[str, Sequence[str]], *, pattern: str = "BBBHR",
                       batch_sizes: Mapping[str, int], crop: int, seed: int,
                       input_context: tf.distribute.InputContext | None = None, crops_per_image: int = 1,
-                      flip: bool = True, shuffle_buffer: int = 64, cycle_length: int = 4) -> tf.data.Dataset:
+                      flip: bool = True, shuffle_buffer: int = 64, cycle_length: int = 4,
+                      crop_align: Mapping[str, int] | None = None) -> tf.data.Dataset:
     """One single-task batch per element, tasks scheduled in shuffled cycles of `pattern`.
 
     Args:
@@ -210,6 +220,7 @@ def multitask_dataset(files_by_task: Mapping[str, Sequence[str]], *, pattern: st
         batch_sizes: `{task name or letter: global batch size}`; per replica with `input_context`.
         crop, seed, crops_per_image, flip, shuffle_buffer, cycle_length: as in `task_dataset`.
         input_context: from `strategy.distribute_datasets_from_function`.
+        crop_align: `{task name or letter: alignment}` of the crop offsets (default 1), see `task_dataset`.
     """
     names = [_task_name(k) for k in files_by_task]
     if len(set(names)) != len(names):
@@ -219,6 +230,9 @@ def multitask_dataset(files_by_task: Mapping[str, Sequence[str]], *, pattern: st
     if missing:
         raise ValueError(f"batch_sizes has no entry for {', '.join(missing)}; expected one per task")
     pattern_indices(pattern, names)
+    aligns = {_task_name(k): int(v) for k, v in (crop_align or {}).items()}
+    if set(aligns) - set(names):
+        raise ValueError(f"crop_align names {', '.join(sorted(set(aligns) - set(names)))}, which has no shards here")
     repeat_each = 1
     if input_context is not None:
         repeat_each = max(1, input_context.num_replicas_in_sync // input_context.num_input_pipelines)
@@ -227,7 +241,8 @@ def multitask_dataset(files_by_task: Mapping[str, Sequence[str]], *, pattern: st
         datasets.append(task_dataset(files, crop=crop, batch_size=sizes[names[i]], seed=derive_seed(seed, names[i]),
                                      training=True, input_context=input_context, task_index=i,
                                      crops_per_image=crops_per_image, flip=flip, shuffle_buffer=shuffle_buffer,
-                                     cycle_length=cycle_length, name=names[i], prefetch=1))
+                                     cycle_length=cycle_length, name=names[i], prefetch=1,
+                                     align=aligns.get(names[i], 1)))
     choice = schedule_dataset(pattern, names, seed=seed, repeat_each=repeat_each)
     ds = tf.data.Dataset.choose_from_datasets(datasets, choice)
     return ds.with_options(_options(input_context)).prefetch(AUTOTUNE)

@@ -69,8 +69,9 @@ class TFRecordData:
             if size % input_context.num_replicas_in_sync:
                 raise ValueError(f"data.batch_size(s): the global batch of {name} ({size}) must be a multiple of "
                                  f"the number of replicas ({input_context.num_replicas_in_sync})")
+        aligns = {key: align for key, align in data.crop_align.items() if get_task(key).name in sizes}
         return multitask_dataset(files, pattern=data.pattern, batch_sizes=sizes, crop=data.crop, seed=seed,
-                                 input_context=input_context)
+                                 input_context=input_context, crop_align=aligns)
 
     def validation_pairs(self, task_name: str, limit: int = 0) -> list[Pair]:
         from keras_durbm.evaluate import tfrecord_pairs

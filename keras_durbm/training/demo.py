@@ -63,7 +63,7 @@ def prepare_demo_data(config: ExperimentConfig, folder: str, *, rank: int = 0, n
 
     Training photographs give the `data.train_split` shards (`demo.variants` degraded copies
     each, at least one shard per worker); held-out photographs give one copy each in
-    `data.val_split`, JPEG at `demo.held_out_jpeg_quality`. The folder is the run's own cache:
+    `data.val_split`, with `demo.held_out_synthesis` over `demo.synthesis`. The folder is the run's own cache:
     shards made with other settings are replaced.
     """
     ready_path = os.path.join(folder, READY_FILE)
@@ -94,8 +94,7 @@ def prepare_demo_data(config: ExperimentConfig, folder: str, *, rank: int = 0, n
                       variants=demo.variants, params=params, min_size=config.data.crop, min_shards=num_workers,
                       overwrite=True, progress=progress)
         if config.data.val_split:
-            if task == "jpeg":
-                params["quality"] = demo.held_out_jpeg_quality
+            params.update(demo.held_out_synthesis.get(task, {}))
             convert_synth(held_out, folder, task=task, split=config.data.val_split, seed=demo.seed + 1,
                           variants=1, params=params, min_size=1, overwrite=True, progress=progress)
     write_json_atomic(ready_path, json.loads(json.dumps(expected)))
@@ -115,5 +114,8 @@ def closing_note(summary: dict) -> str:
         parts.append(f"{task} {result['restored'][p] - result['input'][p]:+.2f} dB / "
                      f"{result['restored'][s] - result['input'][s]:+.4f} SSIM")
     verdict = "beats" if summary.get("beats_input") else "does NOT beat"
-    return (f"On {sum(r['n'] for r in evaluation.values())} held-out photo(s) the restored output {verdict} the "
-            f"degraded input on every task: " + "; ".join(parts) + ".")
+    photos = max(r["n"] for r in evaluation.values())
+    minutes, seconds = divmod(int(round(summary.get("wall_seconds", 0.0))), 60)
+    return (f"On {photos} held-out photo(s) per task the restored output {verdict} the degraded input on every "
+            f"task (mean gain in the paper's colour space): " + "; ".join(parts)
+            + f". Run time {minutes}m{seconds:02d}s; model, grid and summary in {summary['run_dir']}.")

@@ -78,6 +78,31 @@ def test_crops_are_windows_of_their_source_with_the_same_crop_and_flip_for_the_t
     assert len(places) > 20 and flips[True] > 5 and flips[False] > 5
 
 
+@pytest.mark.parametrize("align", [4, 8])
+def test_aligned_crops_start_on_the_grid_and_cover_every_grid_position(data, align):
+    out, sources = data
+    ds = pipeline.task_dataset(shard_files(out, "haze", "train"), crop=CROP, batch_size=4, seed=2, align=align)
+    offsets = set()
+    for batch in ds.take(100):
+        x = u8(batch["input"])
+        np.testing.assert_array_equal(u8(batch["target"]), 255 - x)
+        for crop in x:
+            _, top, left, _ = locate(crop, sources)
+            assert top % align == 0 and left % align == 0, (top, left)
+            offsets.add((top, left))
+    expected = {(top, left) for top in range(0, H - CROP + 1, align) for left in range(0, W - CROP + 1, align)}
+    assert offsets == expected
+
+
+def test_crop_alignment_that_does_not_divide_the_crop_is_an_error(data):
+    out, _ = data
+    with pytest.raises(ValueError, match="divide the crop"):
+        pipeline.task_dataset(shard_files(out, "haze", "train"), crop=CROP, batch_size=4, seed=0, align=3)
+    with pytest.raises(ValueError, match="jpeg, which has no shards"):
+        pipeline.multitask_dataset(files_by_task(out, split="train"), pattern="BHR", crop=CROP, seed=0,
+                                   batch_sizes=dict.fromkeys(TASKS, 2), crop_align={"J": 8})
+
+
 def test_same_seed_same_batches_and_another_seed_differs(data):
     out, _ = data
     files = shard_files(out, "rain", "train")
@@ -145,6 +170,20 @@ def test_multitask_cycles_follow_the_pattern_in_shuffled_order_with_per_task_bat
     for a, b in zip(elements, again, strict=True):
         np.testing.assert_array_equal(a["input"], b["input"])
     assert pipeline.cycle_schedule("BBBHR", list(fbt), seed=4, num_cycles=8) != tasks
+
+
+def test_multitask_crop_alignment_applies_to_its_task_only(data):
+    out, sources = data
+    fbt = files_by_task(out, "train", tasks=["B", "H"])
+    ds = pipeline.multitask_dataset(fbt, pattern="BH", batch_sizes={"B": 4, "H": 4}, crop=CROP, seed=5,
+                                    crop_align={"haze": 8})
+    offsets = {0: set(), 1: set()}
+    for e in ds.take(60):
+        for c in u8(e["input"]):
+            _, top, left, _ = locate(c, sources)
+            offsets[int(e["task"])].add((top % 8, left % 8))
+    assert offsets[1] == {(0, 0)}
+    assert len(offsets[0]) > 10  # blur crops start anywhere
 
 
 def test_multitask_rejects_inconsistent_patterns_and_batch_sizes(data):

@@ -72,7 +72,9 @@ def test_saved_yaml_rebuilds_the_same_config(tmp_path):
     ("model_preset=huge", "model_preset"),
     ("runtime.strategy=tpu", "runtime.strategy"),
     ("model.topology=R>B", "data.pattern"),
-    ("data.demo.held_out_photos=[astronaut]", "both training and held-out"),
+    ("data.demo.held_out_photos=[chelsea]", "both training and held-out"),
+    ('data.crop_align={"jpeg": 5}', "divide data.crop"),
+    ('data.crop_align={"X": 8}', "data.crop_align: unknown task"),
 ])
 def test_bad_overrides_name_the_field(assignment, message):
     with pytest.raises((KeyError, ValueError, TypeError), match=message):

@@ -14,7 +14,7 @@ from keras_durbm.train import main
 # Two heads keep the test short; the synthesis, loop and report are those of the default run.
 SMOKE = ["--experiment", "smoke", "--no-progress", "--set", "model.topology=R>H", "--set", "data.pattern=RH",
          "--set", "schedule.total_steps=6", "--set", "checkpoint.every_steps=3", "--set", "logging.eval_every=4",
-         "--set", "logging.log_every=2"]
+         "--set", "logging.log_every=2", "--set", "data.crop_align={jpeg: 8, haze: 4}"]
 
 
 def read_events(folder: str) -> dict[str, list]:
