@@ -1,6 +1,6 @@
 """Training speed of the custom loop per preset: median step time per head, steps/s and crops/s.
 
-    python bench/train_speed.py [--presets small paper] [--crop 256] [--batch 4] [--steps 5]
+    python bench/train_speed.py [--presets small paper demo] [--crop 256] [--batch 4] [--steps 5]
         [--topology R>B>J>H] [--set key=value ...]
 
 Runs the real train step (`keras_durbm.training.Trainer`, default strategy, one
@@ -47,7 +47,8 @@ def head_step_seconds(trainer: Trainer, task: str, crop: int, batch: int, steps:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["small", "paper"])
+    parser.add_argument("--presets", nargs="+", default=["small", "paper"],
+                        help="model presets, or `demo` for the demo experiment's lightened `small`")
     parser.add_argument("--topology", default="R>B>J>H")
     parser.add_argument("--pattern", default="BBBHRJ")
     parser.add_argument("--crop", type=int, default=256)
@@ -63,9 +64,11 @@ def main() -> None:
     print(f"{'preset':<8} {'params':>9} " + " ".join(f"{get_task(t).name + ' ms':>14}" for t in dict.fromkeys(
         args.topology.replace('>', ''))) + f" {'steps/s':>8} {'crops/s':>8}")
     for preset in args.presets:
-        config = build_config("demo", assignments=[
-            f"model_preset={preset}", f"model.topology={args.topology}", f"data.pattern={args.pattern}",
-            f"data.crop={args.crop}", f"data.batch_size={args.batch}", "runtime.strategy=default", *args.set])
+        # `demo` is the demo experiment's lightened `small`; a preset is built from the `paper` experiment.
+        base = ["data.source=demo"] + ([] if preset == "demo" else [f"model_preset={preset}"])
+        config = build_config("demo" if preset == "demo" else "paper", assignments=[
+            *base, f"model.topology={args.topology}", f"data.pattern={args.pattern}", f"data.crop={args.crop}",
+            f"data.batch_size={args.batch}", "runtime.strategy=default", *args.set])
         trainer = Trainer(config, tf.distribute.get_strategy())
         seconds = {t: head_step_seconds(trainer, t, args.crop, args.batch, args.steps) for t in trainer.task_names}
         cycle = sum(seconds[get_task(letter).name] for letter in args.pattern)

@@ -1,7 +1,7 @@
 """Trains a multi-head DuRB-M network: `python -m keras_durbm.train [--config FILE.yaml] [--set key=value ...]`.
 
 With no arguments it runs the embedded demo: synthesises blur/haze/rain/JPEG pairs
-from scikit-image's photographs, trains the `small` preset (~10 minutes on 2 CPU
+from scikit-image's photographs, trains a lightened `small` network (~10 minutes on 2 CPU
 cores), scores held-out photographs and writes runs/demo/{model.keras,
 before_after.png, summary.json}. Rerunning the same command resumes from the last
 checkpoint. Exit status: 0 done, 2 bad config or data, 1 training failed (NaN loss),
