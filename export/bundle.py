@@ -27,6 +27,7 @@ import numpy as np
 
 from export import parity
 from export.tflite import VARIANTS
+from keras_durbm.atomic_files import ensure_writable_dir
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 REPORT_FILE = "report.json"
@@ -75,9 +76,7 @@ def check_output_dir(out_dir: str, overwrite: bool) -> None:
         raise FileExistsError(f"output {out_dir} exists and is not a folder")
     parent = os.path.dirname(os.path.abspath(out_dir))
     try:
-        os.makedirs(parent, exist_ok=True)
-        with tempfile.TemporaryFile(dir=parent):
-            pass
+        ensure_writable_dir(parent)
     except OSError as error:
         raise PermissionError(f"cannot write the export next to {out_dir}: {error.strerror or error}") from None
 

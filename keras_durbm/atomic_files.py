@@ -44,6 +44,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
+def ensure_writable_dir(folder: str | os.PathLike) -> None:
+    """Creates `folder` (and its parents) if needed and proves it writable with a temporary file; raises OSError."""
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Writes `data` as indented, key-sorted JSON through `atomic_path`."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from keras_durbm import metrics
-from keras_durbm.inference import DEFAULT_MAX_PIXELS, DEFAULT_OVERLAP, restore
+from keras_durbm.inference import DEFAULT_MAX_PIXELS, add_tiling_arguments, restore
 from keras_durbm.tasks import get_task
 
 Pair = tuple[str, np.ndarray, np.ndarray]  # (name, input float (H, W, 3) in [0, 1], target same)
@@ -200,11 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crop-border", type=int, default=0, help="pixels cropped from each side before scoring")
     parser.add_argument("--luma", choices=metrics.LUMAS, default=metrics.DEFAULT_LUMA,
                         help="Y convention: opencv (full range, the authors' test code; default) or matlab (16..235, BasicSR)")
-    parser.add_argument("--tile", type=int, help="restore in tiles of this side (default: whole images)")
-    parser.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {DEFAULT_OVERLAP}, at most "
-                        "a quarter of the tile)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help="tile automatically above this many pixels (0: never)")
+    add_tiling_arguments(parser, "whole images")
     parser.add_argument("--limit", type=int, help="score only the first N pairs")
     parser.add_argument("--json", metavar="OUT", help="also write the scores (means and per image) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

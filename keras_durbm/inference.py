@@ -23,6 +23,16 @@ DEFAULT_OVERLAP = 64
 #: Largest image (in pixels) restored in one pass before `restore` switches to tiles (≈ 2048²).
 DEFAULT_MAX_PIXELS = 2048 * 2048
 
+def add_tiling_arguments(parser, whole: str) -> None:
+    """The `--tile`, `--overlap` and `--max-pixels` options of the CLIs that restore images (`whole`: what
+    happens without `--tile`)."""
+    parser.add_argument("--tile", type=int, help=f"restore in tiles of this side (default: {whole})")
+    parser.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {DEFAULT_OVERLAP}, at most "
+                        "a quarter of the tile)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="tile automatically above this many pixels (0: never)")
+
+
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 (N, H, W, 3) → (N, H, W, 3)
 _RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

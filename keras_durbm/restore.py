@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
-from keras_durbm.inference import DEFAULT_MAX_PIXELS, DEFAULT_OVERLAP
+from keras_durbm.atomic_files import ensure_writable_dir
+from keras_durbm.inference import add_tiling_arguments
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -78,9 +78,7 @@ def prepare_output_dir(out_dir: str) -> None:
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError(f"output {out_dir} exists and is not a folder")
     try:
-        os.makedirs(out_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
+        ensure_writable_dir(out_dir)
     except OSError as error:
         raise UsageError(f"cannot write to the output folder {out_dir}: {error.strerror or error}") from None
 
@@ -100,12 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created)")
     parser.add_argument("--format", choices=("png",), help="write PNG whatever the input format")
-    parser.add_argument("--tile", type=int, help="restore in tiles of this side (default: whole image "
-                        "up to --max-pixels)")
-    parser.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {DEFAULT_OVERLAP}, at most "
-                        "a quarter of the tile)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help="tile automatically above this many pixels (0: never)")
+    add_tiling_arguments(parser, "whole image up to --max-pixels")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first image that fails")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
