@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's two set-up-and-go commands (see README):
 #   ./run.sh demo [train args]   install if needed, then train the embedded default (python -m keras_durbm.train)
-#   ./run.sh test [pytest args]  install if needed, lint with ruff, run the test suite
-#   ./run.sh card [args]         install if needed, print the model card (python -m keras_durbm.model)
+#   ./run.sh test [pytest args]  install if needed, lint (ruff, import-linter's layers contract), run the test suite
+#   ./run.sh card [args]         install if needed, print the model card (python -m keras_durbm.model_card)
 # The virtual environment lives in .venv (override with KERAS_DURBM_VENV) and is
 # reinstalled when pyproject.toml changes.
 set -euo pipefail
@@ -25,9 +25,10 @@ case "$command" in
   demo) exec "$venv/bin/python" -m keras_durbm.train "$@" ;;
   test)
     "$venv/bin/ruff" check .
+    "$venv/bin/lint-imports" --no-cache --no-logo
     exec "$venv/bin/python" -m pytest "$@"
     ;;
-  card) exec "$venv/bin/python" -m keras_durbm.model "$@" ;;
+  card) exec "$venv/bin/python" -m keras_durbm.model_card "$@" ;;
   *)
     echo "usage: ./run.sh demo|test|card [args...]" >&2
     exit 2

@@ -96,9 +96,11 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
+    from keras_durbm.tasks import MOTION_BLUR
     from tfrecords_tools import pipeline
     from tfrecords_tools.converters import convert_synth
     from tfrecords_tools.manifest import shard_files
+    from tfrecords_tools.writer import WriteConfig
 
     cores = os.cpu_count() or 1
     need = args.batch / args.step_time
@@ -111,12 +113,12 @@ def main(argv=None) -> int:
         sizes = {}
         for enc in ("png", "raw"):
             out = os.path.join(tmp, enc)
-            g = convert_synth(images, out, task="motion_blur", seed=0, params={"length": [5.0, 15.0]},
-                              encoding=enc, min_shards=4, progress=False)
-            sizes[enc] = g["num_bytes"] / 1e6
+            g = convert_synth(images, out, task=MOTION_BLUR, seed=0, params={"length": [5.0, 15.0]},
+                              write=WriteConfig(encoding=enc, min_shards=4, progress=False))
+            sizes[enc] = g.num_bytes / 1e6
         print(f"wrote {args.images} pairs as PNG ({sizes['png']:.0f} MB) and raw ({sizes['raw']:.0f} MB) "
               f"records in {time.perf_counter() - t0:.1f} s\n")
-        files = {enc: shard_files(os.path.join(tmp, enc), "motion_blur", "train") for enc in ("png", "raw")}
+        files = {enc: shard_files(os.path.join(tmp, enc), MOTION_BLUR, "train") for enc in ("png", "raw")}
 
         configs = [("png", 1), ("png", 4), ("raw", 1), ("raw", 4)]
         rows = []

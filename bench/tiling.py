@@ -59,7 +59,7 @@ def load_or_build(model_path: str | None, workdir: str, preset: str):
     if not os.path.exists(path):
         import keras
 
-        from keras_durbm.config import model_preset
+        from keras_durbm.model_config import model_preset
         from keras_durbm.models import build_durbm, save_durbm
 
         keras.utils.set_random_seed(0)
@@ -85,16 +85,17 @@ def tiling_work(setting: str, height: int, width: int) -> tuple[int, float]:
 def worker(args) -> None:
     """One setting in this process: restore `--repeats` times, save the output, print a JSON line."""
     from keras_durbm.inference import restore
+    from keras_durbm.tasks import get_task
 
     model = load_or_build(args.model_file, args.workdir, args.preset)[0]
     image = np.load(os.path.join(args.workdir, "input.npy"))
     tile, overlap = (None, 0) if args.setting == "whole" else map(int, args.setting.split(":"))
-    restore(model, image[:64, :64], args.task)  # trace once (shapes are dynamic, no retrace later)
+    restore(model, image[:64, :64], get_task(args.task))  # trace once (shapes are dynamic, no retrace later)
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        out = restore(model, image, args.task, tile=tile, overlap=overlap, max_pixels=None)
+        out = restore(model, image, get_task(args.task), tile=tile, overlap=overlap, tile_above=None)
         times.append(time.perf_counter() - start)
     np.save(os.path.join(args.workdir, f"out-{args.setting.replace(':', '_')}.npy"), out)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -119,13 +120,15 @@ def main() -> None:
         worker(args)
         return
 
-    from keras_durbm.metrics import psnr, to_uint8
+    from keras_durbm.metrics import psnr
+    from keras_durbm.pixels import to_uint8
+    from keras_durbm.tasks import get_task
     from tfrecords_tools.synthesis import get_synthesizer
 
     settings = ["whole", *[s for s in args.settings if s != "whole"]]
     with tempfile.TemporaryDirectory(prefix="bench-tiling-") as workdir:
         clean = mosaic(*args.size).astype(np.float32) / 255
-        degraded = np.clip(get_synthesizer(args.task)(clean, 0), 0, 1).astype(np.float32)
+        degraded = np.clip(get_synthesizer(get_task(args.task))(clean, 0), 0, 1).astype(np.float32)
         np.save(os.path.join(workdir, "input.npy"), degraded)
         described = load_or_build(args.model, workdir, args.preset)[1]
         rows = []

@@ -48,7 +48,7 @@ def head_step_seconds(trainer: Trainer, task: str, crop: int, batch: int, steps:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["small", "paper"],
-                        help="model presets, or `demo` for the demo experiment's lightened `small`")
+                        help="model presets (paper, small, demo, tiny)")
     parser.add_argument("--topology", default="R>B>J>H")
     parser.add_argument("--pattern", default="BBBHRJ")
     parser.add_argument("--crop", type=int, default=256)
@@ -64,10 +64,8 @@ def main() -> None:
     print(f"{'preset':<8} {'params':>9} " + " ".join(f"{get_task(t).name + ' ms':>14}" for t in dict.fromkeys(
         args.topology.replace('>', ''))) + f" {'steps/s':>8} {'crops/s':>8}")
     for preset in args.presets:
-        # `demo` is the demo experiment's lightened `small`; a preset is built from the `paper` experiment.
-        base = ["data.source=demo"] + ([] if preset == "demo" else [f"model_preset={preset}"])
-        config = build_config("demo" if preset == "demo" else "paper", assignments=[
-            *base, f"model.topology={args.topology}", f"data.pattern={args.pattern}", f"data.crop={args.crop}",
+        config = build_config("paper", assignments=[
+            "data.source=demo", f"model_preset={preset}", f"model.topology={args.topology}", f"data.pattern={args.pattern}", f"data.crop={args.crop}",
             f"data.batch_size={args.batch}", "runtime.strategy=default", *args.set])
         trainer = Trainer(config, tf.distribute.get_strategy())
         seconds = {t: head_step_seconds(trainer, t, args.crop, args.batch, args.steps) for t in trainer.task_names}

@@ -20,14 +20,17 @@ import math
 import os
 import platform
 import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
 from export import parity
 from export.tflite import VARIANTS
-from keras_durbm.atomic_files import ensure_writable_dir
+from keras_durbm.atomic_files import atomic_dir, ensure_writable_dir, remove_stale_temporaries
+from keras_durbm.config_tree import dump_yaml, option
+from keras_durbm.inference import check_head, head_runner, restore_with
+from keras_durbm.model_config import min_input_size
+from keras_durbm.tasks import get_task
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 REPORT_FILE = "report.json"
@@ -35,25 +38,27 @@ CONFIG_FILE = "model_config.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportOptions:
-    """What to export and how to measure it (defaults: everything, parity at 512² latency)."""
+class ExportConfig:
+    """What to export and how to measure it (defaults: everything, parity, latency at 512²)."""
 
-    formats: tuple[str, ...] = FORMATS
-    heads: tuple[str, ...] | None = None  # None: every head of the model
-    version: int = 1
-    tflite_variants: tuple[str, ...] = VARIANTS
-    calibration: str | None = None  # None: scikit-image's bundled photographs
-    calibration_count: int = 32
-    calibration_size: int = 128
-    multihead: bool = False
-    base_path: str = "/models"  # base_path prefix in models.config (the Docker mount point)
-    warmup_size: int = 64
-    parity: bool = True
-    parity_max_side: int = 256
-    latency_size: int = 512
-    latency_runs: int = 5
-    threads: int | None = None  # TFLite / onnxruntime threads (default: all cores)
-    overwrite: bool = False
+    formats: tuple[str, ...] = option(FORMATS, f"comma list of {', '.join(FORMATS)}")
+    heads: tuple[str, ...] = option((), "comma list of heads, names or letters (default: all)")
+    version: int = option(1, "SavedModel version folder")
+    tflite_variants: tuple[str, ...] = option(VARIANTS, f"comma list of {', '.join(VARIANTS)}")
+    calibration: str | None = option(None, "int8 calibration: a folder of TFRecord shards or of images (default: "
+                                     "scikit-image's bundled photographs)", metavar="DATA")
+    calibration_count: int = option(32, "calibration crops")
+    calibration_size: int = option(128, "calibration crop side")
+    multihead: bool = option(False, "also write one SavedModel with a signature per head")
+    base_path: str = option("/models", "model base path in models.config (where the Docker command mounts "
+                            "DIR/serving)")
+    warmup_size: int = option(64, "side of the warm-up requests")
+    parity: bool = option(True, "skip the parity report (faster)")
+    parity_max_side: int = option(256, "parity photographs are downscaled to this longer side")
+    latency_size: int = option(512, "latency is timed at this square size")
+    latency_runs: int = option(5, "timed runs per artifact (median)")
+    threads: int | None = option(None, "TFLite/onnxruntime threads (default: all cores)")
+    overwrite: bool = option(False, "replace DIR if it exists (only after the new export is complete)")
 
     def __post_init__(self):
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -66,10 +71,29 @@ class ExportOptions:
                      "latency_size", "latency_runs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
 
 
-def check_output_dir(out_dir: str, overwrite: bool) -> None:
-    """Fails early (before any work) when DIR exists without `overwrite` or its parent is not writable."""
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_output_dir(out_dir: str, overwrite: bool, source: str | None = None) -> None:
+    """Fails early (before any work) when DIR exists without `overwrite`, would touch the model's source
+    (`source`: the `.keras` file or the training run folder the user named), or its parent is not writable.
+
+    A run folder is protected whole: DIR may not be it, contain it or lie inside it (its checkpoints
+    and config would be replaced or mixed with the export). A `.keras` file may not be DIR or inside it.
+    """
+    if source is not None:
+        clash = (_inside(out_dir, source) or _inside(source, out_dir)) if os.path.isdir(source) \
+            else _inside(source, out_dir)
+        if clash:
+            what = "training run folder" if os.path.isdir(source) else "model file"
+            raise ValueError(f"output {out_dir} would replace or mix with the {what} {source}; "
+                             "export into a folder of its own")
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"output {out_dir} already exists; choose a new folder or pass --overwrite")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -81,65 +105,53 @@ def check_output_dir(out_dir: str, overwrite: bool) -> None:
         raise PermissionError(f"cannot write the export next to {out_dir}: {error.strerror or error}") from None
 
 
-def resolve_heads(model, heads: Sequence[str] | None) -> list[str]:
+def resolve_heads(model, heads: tuple[str, ...]) -> list[str]:
     """Head names to export (names or letters), in the model's order; unknown ones raise KeyError."""
-    from keras_durbm.inference import resolve_head
-
     if not heads:
         return list(model.task_names)
-    wanted = {resolve_head(model, h) for h in heads}
+    wanted = set()
+    for h in heads:
+        try:
+            task = get_task(h)
+        except KeyError as error:  # name the model's heads too, as check_head does for a known task
+            raise KeyError(f"{error.args[0]}; this model's heads: {', '.join(model.task_names)}") from None
+        wanted.add(check_head(model, task))
     return [h for h in model.task_names if h in wanted]
 
 
-def export_bundle(model, out_dir: str, options: ExportOptions = ExportOptions(), *, progress: bool = True,
+def export_bundle(model, out_dir: str, options: ExportConfig = ExportConfig(), *, progress: bool = True,
                   provenance: dict | None = None) -> dict:
-    """Exports `model` into `out_dir` (see module doc) atomically and returns the report."""
+    """Exports `model` into `out_dir` (see module doc) atomically and returns the report.
+
+    Temporary folders left beside `out_dir` by an interrupted export (whose process is gone) are
+    removed first; their paths are in the report's `removed_temporaries`.
+    """
     heads = resolve_heads(model, options.heads)
-    check_output_dir(out_dir, options.overwrite)
+    check_output_dir(out_dir, options.overwrite, (provenance or {}).get("model"))
+    removed = remove_stale_temporaries(out_dir)
     calibration = _calibration_batches(model, options)  # bad calibration data fails before any work
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}.tmp-", dir=parent)
-    try:
+    with atomic_dir(out_dir, overwrite=options.overwrite) as tmp:
         report = _export_into(model, tmp, heads, options, calibration, progress, provenance or {})
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    report["removed_temporaries"] = removed
     return report
 
 
-def _replace_dir(tmp: str, out_dir: str) -> None:
-    """Moves the finished export to `out_dir`; an existing one is replaced only after the new one is in."""
-    os.chmod(tmp, 0o755)
-    if not os.path.exists(out_dir):
-        os.replace(tmp, out_dir)
-        return
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}.old-",
-                           dir=os.path.dirname(os.path.abspath(out_dir)))
-    os.rmdir(old)
-    os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _calibration_batches(model, options: ExportOptions) -> list[np.ndarray]:
+def _calibration_batches(model, options: ExportConfig) -> list[np.ndarray]:
     """The int8 calibration crops (empty when no full-int8 TFLite model is exported)."""
     if "tflite" not in options.formats or "int8" not in options.tflite_variants:
         return []
     from export import calibration
-    from keras_durbm.models import min_input_size
 
     images = calibration.load_images(options.calibration, limit=options.calibration_count)
     size = max(options.calibration_size, min_input_size(model.config))
     return calibration.calibration_batches(images, count=options.calibration_count, size=size)
 
 
-def _export_into(model, root: str, heads: list[str], options: ExportOptions, calibration: list[np.ndarray],
+def _export_into(model, root: str, heads: list[str], options: ExportConfig, calibration: list[np.ndarray],
                  progress: bool, provenance: dict) -> dict:
     from tqdm import tqdm
 
     from export import saved_model, serving_config
-    from keras_durbm.config import dump_yaml
 
     formats = set(options.formats)
     scratch = os.path.join(root, ".scratch")
@@ -165,7 +177,7 @@ def _export_into(model, root: str, heads: list[str], options: ExportOptions, cal
     if "tflite" in formats:
         _export_tflite(model, root, scratch, heads, options, calibration, bar)
     if "onnx" in formats:
-        from export import onnx as onnx_export
+        from export import onnx_export
 
         for head in heads:
             bar.set_postfix_str(f"ONNX {head}")
@@ -192,7 +204,7 @@ def _export_into(model, root: str, heads: list[str], options: ExportOptions, cal
     return report
 
 
-def _export_tflite(model, root: str, scratch: str, heads: list[str], options: ExportOptions,
+def _export_tflite(model, root: str, scratch: str, heads: list[str], options: ExportConfig,
                    calibration: list[np.ndarray], bar) -> None:
     from export import lite_graph, tflite
 
@@ -223,20 +235,18 @@ class _Artifact:
     note: str = ""
 
 
-def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: ExportOptions) -> list[_Artifact]:
+def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: ExportConfig) -> list[_Artifact]:
     """Runners of everything exported, in table order (Keras first as the latency baseline)."""
     import tensorflow as tf
 
     from export import saved_model
     from export.litert_runtime import LiteRunner, probe
-    from keras_durbm.inference import head_runner, restore_with
-    from keras_durbm.models import min_input_size
 
     min_size = min_input_size(model.config)
     formats = set(options.formats)
     found = []
     for head in heads:
-        keras_run = head_runner(model, head)
+        keras_run = head_runner(model, get_task(head))
         found.append(_Artifact("keras", "", head, "", lambda x, r=keras_run: restore_with(r, x, min_size=min_size),
                                keras_run))
         if "savedmodel" in formats:
@@ -256,7 +266,7 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
             found.append(_Artifact("tflite", variant, head, path,
                                    lambda x, r=runner: restore_with(r, x, min_size=min_size), runner, xnn, note))
         if "onnx" in formats:
-            from export.onnx import OnnxRunner
+            from export.onnx_export import OnnxRunner
 
             path = os.path.join(root, "onnx", f"{head}.onnx")
             runner = OnnxRunner(path, options.threads)
@@ -264,17 +274,17 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
     return found
 
 
-def _measure(model, root: str, serving_dir: str, heads: list[str], options: ExportOptions) -> dict:
-    from export.calibration import PARITY_PHOTOS, bundled_photos
-    from keras_durbm.inference import head_runner, restore_with
-    from keras_durbm.models import min_input_size
+def _measure(model, root: str, serving_dir: str, heads: list[str], options: ExportConfig) -> dict:
+    from export.calibration import PARITY_PHOTOS
+    from tfrecords_tools.photos import load_photos
 
-    photos = bundled_photos(PARITY_PHOTOS, options.parity_max_side)
+    photos = load_photos(PARITY_PHOTOS, options.parity_max_side)
     images = [p.astype(np.float32) / np.float32(255.0) for _, p in photos]
     latency_batch = np.random.default_rng(0).random((1, options.latency_size, options.latency_size, 3),
                                                      dtype=np.float32)
     min_size = min_input_size(model.config)
-    references = {h: [restore_with(head_runner(model, h), x, min_size=min_size) for x in images] for h in heads}
+    references = {h: [restore_with(head_runner(model, get_task(h)), x, min_size=min_size) for x in images]
+                  for h in heads}
     rows = []
     for art in _artifacts(model, root, serving_dir, heads, options):
         diff, psnr = parity.compare(art.restore, images, references[art.head])

@@ -12,31 +12,26 @@ import os
 
 import numpy as np
 
+from keras_durbm.image_io import list_images, read_image
 from keras_durbm.inference import pad_to_multiple
-from keras_durbm.models import SIZE_MULTIPLE
+from keras_durbm.model_config import SIZE_MULTIPLE
+from keras_durbm.pixels import to_uint8
+from tfrecords_tools.manifest import manifest_path, shard_files
+from tfrecords_tools.photos import load_photos
 
 CALIBRATION_PHOTOS = ("astronaut", "rocket", "immunohistochemistry", "hubble_deep_field")
 PARITY_PHOTOS = ("coffee", "chelsea", "motorcycle")
 EXPECTED = "a folder of TFRecord shards (tfrecords_tools convert) or a folder of images"
 
 
-def bundled_photos(names: tuple[str, ...], max_side: int) -> list[tuple[str, np.ndarray]]:
-    """`(name, uint8 RGB)` of scikit-image photographs, downscaled so the longer side is ≤ `max_side`."""
-    from keras_durbm.training.demo import load_photo
-
-    return [(name, load_photo(name, max_side)) for name in names]
-
-
 def _shard_files(folder: str) -> list[str]:
-    from tfrecords_tools.manifest import MANIFEST, shard_files
-
-    if os.path.isfile(os.path.join(folder, MANIFEST)):
+    if os.path.isfile(manifest_path(folder)):
         return shard_files(folder)
     return sorted(glob.glob(os.path.join(folder, "*.tfrecord*")))
 
 
 def _record_inputs(files: list[str], limit: int) -> list[tuple[str, np.ndarray]]:
-    from tfrecords_tools.decoder import decode_record
+    from tfrecords_tools.decoder import decode_record  # TensorFlow: only when calibrating on shards
     from tfrecords_tools.reader import record_dataset
 
     images = []
@@ -46,10 +41,6 @@ def _record_inputs(files: list[str], limit: int) -> list[tuple[str, np.ndarray]]
 
 
 def _folder_images(folder: str, limit: int) -> list[tuple[str, np.ndarray]]:
-    from keras_durbm.image_io import read_image
-    from keras_durbm.metrics import to_uint8
-    from tfrecords_tools.image_io import list_images
-
     images = []
     for name in list_images(folder)[:limit]:
         pixels, _ = read_image(os.path.join(folder, name))
@@ -60,7 +51,7 @@ def _folder_images(folder: str, limit: int) -> list[tuple[str, np.ndarray]]:
 def load_images(source: str | None, *, limit: int = 64, max_side: int = 512) -> list[tuple[str, np.ndarray]]:
     """`(name, uint8 RGB)` calibration images from `source` (see module doc); None: bundled photos."""
     if source is None:
-        return bundled_photos(CALIBRATION_PHOTOS, max_side)
+        return load_photos(CALIBRATION_PHOTOS, max_side)
     if not os.path.isdir(source):
         raise ValueError(f"calibration data {source}: not a folder (expected {EXPECTED})")
     import tensorflow as tf

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import signatures as sig
-from keras_durbm.models import DuRBMNetwork, head_model
+from keras_durbm.models.network import DuRBMNetwork, head_model
 
 MAX_CONCAT_INPUTS = 5  # XNNPACK's CONCATENATION limit in ai-edge-litert 2.3
 

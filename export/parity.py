@@ -11,13 +11,14 @@ warm-up run, on this machine.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from keras_durbm.atomic_files import write_json_atomic
 
 Restorer = Callable[[np.ndarray], np.ndarray]  # float32 (H, W, 3) → (H, W, 3), unclipped
 
@@ -107,8 +108,5 @@ def directory_size(path: str) -> int:
 
 
 def write_report(path: str, report: dict) -> None:
-    """Writes the report as JSON (rows as dicts, infinite PSNR as null)."""
-    data = {**report, "rows": [dataclasses.asdict(r) for r in report["rows"]]}
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    """Writes the report as JSON (rows as dicts; an infinite PSNR is already None)."""
+    write_json_atomic(path, {**report, "rows": [dataclasses.asdict(r) for r in report["rows"]]})

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from export import serving_config
 from export import signatures as sig
-from keras_durbm.models import DuRBMNetwork, head_model, min_input_size
+from keras_durbm.model_config import min_input_size
+from keras_durbm.models.network import DuRBMNetwork, head_model
 
 DEFAULT_VERSION = 1
 MULTIHEAD_NAME = "multihead"

@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 
-from export import signatures as sig
+from export import signature_names as sig
+from keras_durbm.pixels import to_uint8
 
 MODELS_CONFIG = "models.config"
 BATCHING_PARAMETERS = "batching_parameters.txt"
@@ -57,8 +58,7 @@ def warmup_image(size: int) -> np.ndarray:
     """A smooth, deterministic uint8 RGB test card of `size`×`size` (gradients and a soft disc)."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64) / max(size - 1, 1)
     disc = np.exp(-((x - 0.5) ** 2 + (y - 0.5) ** 2) * 8.0)
-    rgb = np.stack([x, y, 0.3 + 0.6 * disc], axis=-1)
-    return np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return to_uint8(np.stack([x, y, 0.3 + 0.6 * disc], axis=-1))
 
 
 def warmup_logs(model_name: str, size: int) -> list:

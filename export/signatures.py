@@ -1,6 +1,6 @@
 """Serving signatures of one head: float32 of any size, uint8, and encoded image bytes in → PNG out.
 
-The network takes H and W that are multiples of 4 and at least `min_input_size` (DESIGN §1.4). These
+The network takes H and W that are multiples of 4 and at least `min_input_size` (docs/design.md §1.4). These
 functions do what `keras_durbm.inference.pad_to_multiple` does, inside the graph: reflect-pad the bottom
 and right (repeating the reflection for images smaller than the pad, as `np.pad(mode="reflect")` does),
 run the head, crop back. A served request therefore gives the same pixels as `keras_durbm.restore`.
@@ -12,17 +12,18 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from keras_durbm.models import SIZE_MULTIPLE
-
-# Signature and tensor names; clients and the stand-in server read them from here.
-SERVING_DEFAULT = "serving_default"
-SERVE_UINT8 = "serve_uint8"
-SERVE_PNG = "serve_png"
-SIGNATURES = (SERVING_DEFAULT, SERVE_UINT8, SERVE_PNG)
-INPUT_FLOAT, OUTPUT_FLOAT = "image", "restored"
-INPUT_UINT8, OUTPUT_UINT8 = "image_u8", "restored_u8"
-# TF Serving's REST API base64-encodes outputs whose names end in "_bytes".
-INPUT_BYTES, OUTPUT_BYTES = "image_bytes", "restored_bytes"
+from export.signature_names import (
+    INPUT_BYTES,
+    INPUT_FLOAT,
+    INPUT_UINT8,
+    OUTPUT_BYTES,
+    OUTPUT_FLOAT,
+    OUTPUT_UINT8,
+    SERVE_PNG,
+    SERVE_UINT8,
+    SERVING_DEFAULT,
+)
+from keras_durbm.model_config import SIZE_MULTIPLE
 
 FLOAT_SPEC = tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_FLOAT)
 UINT8_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_UINT8)
@@ -61,8 +62,8 @@ def restore_any_size(head: Head, images: tf.Tensor, min_size: int) -> tf.Tensor:
     return tf.nest.map_structure(lambda y: y[:, :height, :width, :], head(padded))
 
 
-def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """Float [0, 1] → uint8 as `keras_durbm.metrics.to_uint8` does: clip, ×255, round half to even.
+def graph_to_uint8(images: tf.Tensor) -> tf.Tensor:
+    """Float [0, 1] → uint8 in the graph, as `keras_durbm.pixels.to_uint8` does: clip, ×255, round half to even.
 
     Done in float64 so the rounding agrees with NumPy's on every value.
     """
@@ -70,8 +71,8 @@ def to_uint8(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(scaled), tf.uint8)
 
 
-def from_uint8(images: tf.Tensor) -> tf.Tensor:
-    """uint8 → float32 in [0, 1], the same division `keras_durbm.image_io.read_image` does."""
+def graph_to_float(images: tf.Tensor) -> tf.Tensor:
+    """uint8 → float32 in [0, 1] in the graph, the division of `keras_durbm.pixels.to_float`."""
     return tf.cast(images, tf.float32) / 255.0
 
 
@@ -88,12 +89,12 @@ def signature_functions(head: Head, min_size: int) -> dict[str, tuple[Callable, 
         return {OUTPUT_FLOAT: restore_any_size(head, image, min_size)}
 
     def serve_uint8(image_u8):
-        return {OUTPUT_UINT8: to_uint8(restore_any_size(head, from_uint8(image_u8), min_size))}
+        return {OUTPUT_UINT8: graph_to_uint8(restore_any_size(head, graph_to_float(image_u8), min_size))}
 
     def restore_one_png(data):
         pixels = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
-        restored = restore_any_size(head, from_uint8(pixels)[None], min_size)[0]
-        return tf.io.encode_png(to_uint8(restored))
+        restored = restore_any_size(head, graph_to_float(pixels)[None], min_size)[0]
+        return tf.io.encode_png(graph_to_uint8(restored))
 
     def serve_png(image_bytes):
         encoded = tf.map_fn(restore_one_png, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from export import signature_names as sig
+
 VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8")
 DESCRIPTIONS = {
     "fp32": "float32",
@@ -25,8 +27,6 @@ DESCRIPTIONS = {
 def convert(saved_model_dir: str, variant: str, calibration: Sequence[np.ndarray] = ()) -> bytes:
     """The `.tflite` bytes of `variant`; `calibration` (float32 NHWC arrays, aligned sizes) is needed for int8."""
     import tensorflow as tf
-
-    from export import signatures as sig
 
     if variant not in VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; choose from {', '.join(VARIANTS)}")

@@ -1,18 +1,25 @@
-"""Reading and writing the images users restore: any common format, mode and bit depth, EXIF-upright.
+"""The one image reader and writer of the project: any common format, mode and bit depth, EXIF-upright.
 
-`read_image` gives the network what it takes (float32 RGB in [0, 1], HxWx3) and keeps aside what the
-network does not see, so that `write_image` can put the result back in the input's form:
+Every command that reads image files (restore, evaluate, convert, the serving client, the demo page)
+reads them here, with one behaviour:
 
-* grayscale (L, I;16, LA) is replicated to RGB and written back as grayscale (BT.601 luma, the
-  weights of PIL's `convert("L")`);
-* alpha (RGBA, LA, palette with transparency) is kept bit-exact and re-attached;
-* 16-bit PNG and TIFF keep their 16-bit precision (Pillow reduces 16-bit colour to 8 bits, so those
-  are decoded with TensorFlow's PNG codec and tifffile) and are written back as 16-bit;
-* the EXIF orientation is applied (the pixels are turned upright; the output carries no orientation
-  tag), and an embedded ICC profile is written back.
+* the EXIF orientation is applied (pixels turned upright, the output carries no orientation tag);
+* 16-bit PNG and TIFF keep their 16 bits (Pillow reduces 16-bit colour to 8 bits, so those are decoded
+  with TensorFlow's PNG codec and tifffile);
+* a pixel limit (`DEFAULT_MAX_PIXELS`, the `--max-pixels` flag of every command) is checked from the
+  header before any pixel is decoded, so a decompression bomb (a few KB declaring 200 Mpx) fails that
+  image with `ImageTooLargeError` instead of exhausting memory. Pillow's own process-wide bomb check
+  is replaced by this per-call limit.
 
-Palette, CMYK and other modes are converted to RGB(A) and written as such. Every error names the file.
-Writes are atomic: a temporary file in the destination folder, then `os.replace`.
+Two views of a file:
+
+* `read_image` → float32 RGB in [0, 1] plus `ImageExtras` (grayscale, alpha, bit depth, ICC profile),
+  so `write_image` writes the result back in the input's form (what `restore` needs);
+* `read_rgb8` → uint8 RGB for dataset conversion: only 8-bit RGB is accepted unless `coerce=True`,
+  which turns grayscale, palette, opaque alpha and 16-bit sources into 8-bit RGB (16 bits by rounding
+  `x / 257`); transparent pixels are refused rather than composited on an invented background.
+
+Every error names the file. Writes are atomic (`atomic_files.atomic_path`).
 """
 
 from __future__ import annotations
@@ -25,8 +32,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from keras_durbm.atomic_files import atomic_path
-from tfrecords_tools.errors import BadImageError
+from keras_durbm.errors import BadImageError, ImageTooLargeError
 
+#: Largest image any reader decodes by default: 2**25 pixels (33.5 Mpx; an 8K UHD frame, 7680x4320, fits).
+DEFAULT_MAX_PIXELS = 2**25
+#: File extensions treated as images when listing folders (lower case).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 #: Output formats by extension (lower case); the input's extension picks the output format.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
                   ".tiff": "TIFF", ".webp": "WEBP"}
@@ -37,9 +48,36 @@ _MODES = {"PNG": {"L", "LA", "RGB", "RGBA"}, "TIFF": {"L", "LA", "RGB", "RGBA"},
 _SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
 JPEG_QUALITY = 95
 _EXIF_ORIENTATION = 0x0112
-_READABLE = "a PNG, JPEG, BMP, TIFF or WebP image"
+READABLE = "a PNG, JPEG, BMP, TIFF or WebP image"
+RGB8 = "an 8-bit RGB image"
 # PIL's convert("L") weights (ITU-R 601-2 luma), used to write grayscale images back.
 _GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114])
+_MODE_TEXT = {
+    "1": "1-bit black and white", "L": "8-bit grayscale", "LA": "grayscale with alpha",
+    "P": "palette (indexed colour)", "PA": "palette with alpha", "RGBA": "RGB with alpha", "CMYK": "CMYK",
+    "I": "32-bit integer grayscale", "I;16": "16-bit grayscale", "I;16B": "16-bit grayscale",
+    "I;16L": "16-bit grayscale", "F": "32-bit float grayscale", "YCbCr": "YCbCr",
+}
+_COERCIBLE = ("L", "LA", "P", "PA", "RGBA", "RGB", "I;16", "I;16B", "I;16L", "I", "1")
+
+Image.MAX_IMAGE_PIXELS = None  # the pixel limit is checked per call below, with the file named
+
+
+class ImageNotFoundError(BadImageError, FileNotFoundError):
+    """An image path that does not exist (both a `BadImageError` and a `FileNotFoundError`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    """Header facts of an image file, read without decoding its pixels; height and width are upright."""
+
+    path: str
+    height: int
+    width: int
+    mode: str
+    bits: int
+    format: str = ""
+    orientation: int = 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,7 +101,29 @@ class ImageExtras:
     icc_profile: bytes | None = None
 
 
-# --- reading ---------------------------------------------------------------------------------------------
+# --- listing -------------------------------------------------------------------------------------
+
+
+def is_image_file(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | os.PathLike) -> list[str]:
+    """Sorted image file names (not paths) directly inside `folder`; hidden files are ignored."""
+    return sorted(n for n in os.listdir(folder) if not n.startswith(".") and is_image_file(n)
+                  and os.path.isfile(os.path.join(folder, n)))
+
+
+# --- headers and the pixel limit -----------------------------------------------------------------
+
+
+def check_pixel_limit(path: str, height: int, width: int, max_pixels: int | None) -> None:
+    """Raises `ImageTooLargeError` naming the file, its size and the limit when H·W exceeds `max_pixels`."""
+    if max_pixels and height * width > max_pixels:
+        raise ImageTooLargeError(
+            path, f"image is {width}x{height} = {height * width:,} pixels, over the limit of {max_pixels:,}",
+            "a smaller image, or a higher --max-pixels if this machine has the memory (about "
+            f"{height * width * 12 / 2**30:.1f} GiB for the decoded float image alone)")
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -91,34 +151,128 @@ def _is_tiff(header: bytes) -> bool:
     return header[:4] in (b"II*\x00", b"MM\x00*")
 
 
+def _read_header(path: str) -> bytes:
+    if not os.path.exists(path):
+        raise ImageNotFoundError(path, "file does not exist", READABLE)
+    if os.path.isdir(path):
+        raise BadImageError(path, "is a folder", READABLE)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(32)
+    except OSError as error:
+        raise BadImageError(path, f"cannot read the file ({error.strerror})", READABLE) from None
+
+
+def _pil_bits(img: Image.Image) -> int:
+    # Pillow opens 16-bit-per-channel RGB PNGs as mode "RGB" (dropping the low byte); the raw mode tells.
+    for tile in getattr(img, "tile", None) or ():
+        rawmode = tile[3] if len(tile) > 3 else None
+        if isinstance(rawmode, tuple):
+            rawmode = rawmode[0] if rawmode else None
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return 16
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return 16
+    if img.mode in ("I", "F"):
+        return 32
+    return 1 if img.mode == "1" else 8
+
+
+def _open_pil(path: str) -> Image.Image:
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError:
+        raise BadImageError(path, "not a readable image (corrupt file or unknown format)", READABLE) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadImageError(path, f"cannot open image ({error})", READABLE) from None
+
+
+def _tiff16_page(tif, path: str):
+    try:
+        page = tif.pages[0]
+    except (IndexError, ValueError) as error:
+        raise BadImageError(path, f"truncated or corrupt TIFF ({error})", READABLE) from None
+    return page if page.bitspersample == 16 else None
+
+
+def _tiff_mode(page) -> str:
+    samples = page.samplesperpixel
+    return {1: "I;16", 2: "LA", 3: "RGB", 4: "RGBA"}.get(samples, f"{samples}-sample")
+
+
+def _orientation_of(img: Image.Image) -> int:
+    try:
+        if img.format == "PNG" and "exif" not in img.info:
+            return 1  # no eXIf chunk before the pixels; Pillow's getexif() would decode the whole image to look
+        return int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except (ValueError, TypeError, SyntaxError):
+        return 1
+
+
+def probe_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Header facts of `path` (upright size, mode, bits per sample); no pixel is decoded.
+
+    Raises `ImageTooLargeError` above `max_pixels`, `BadImageError` for unreadable files.
+    """
+    path = os.fspath(path)
+    header = _read_header(path)
+    if _is_tiff(header):
+        import tifffile  # only 16-bit TIFFs need it
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                page = _tiff16_page(tif, path)
+                if page is not None:
+                    height, width = page.imagelength, page.imagewidth
+                    check_pixel_limit(path, height, width, max_pixels)
+                    tag = page.tags.get("Orientation")
+                    orientation = int(tag.value) if tag else 1
+                    if orientation in (5, 6, 7, 8):
+                        height, width = width, height
+                    return ImageInfo(path, height, width, _tiff_mode(page), 16, "TIFF", orientation)
+        except (tifffile.TiffFileError, ValueError, OSError) as error:
+            raise BadImageError(path, f"truncated or corrupt TIFF ({error})", READABLE) from None
+    with _open_pil(path) as img:
+        width, height = img.size
+        check_pixel_limit(path, height, width, max_pixels)
+        orientation = _orientation_of(img)
+        if orientation in (5, 6, 7, 8):
+            height, width = width, height
+        return ImageInfo(path, height, width, img.mode, _pil_bits(img), img.format or "?", orientation)
+
+
+# --- decoding ------------------------------------------------------------------------------------
+
+
 def _decode_png16(path: str) -> np.ndarray:
     import tensorflow as tf  # only 16-bit PNGs need TensorFlow's codec (Pillow keeps 8 bits of colour)
 
-    with open(path, "rb") as f:
-        data = f.read()
+    with open(path, "rb") as handle:
+        data = handle.read()
     try:
         return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
     except tf.errors.OpError as error:
-        raise BadImageError(path, f"truncated or corrupt 16-bit PNG ({error.message.strip()})", _READABLE) from None
+        raise BadImageError(path, f"truncated or corrupt 16-bit PNG ({error.message.strip()})", READABLE) from None
 
 
-def _read_tiff16(path: str) -> tuple[np.ndarray, int, bytes | None] | None:
+def _read_tiff16(path: str, max_pixels: int | None) -> tuple[np.ndarray, int, bytes | None] | None:
     """(array, orientation, icc) of a 16-bit TIFF via tifffile, or None when the TIFF is not 16-bit or its
     compression needs the optional imagecodecs package (Pillow then reads it)."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            if page.bitspersample != 16:
+            page = _tiff16_page(tif, path)
+            if page is None:
                 return None
+            check_pixel_limit(path, page.imagelength, page.imagewidth, max_pixels)
             try:
                 array = page.asarray()
             except ValueError as error:
                 if "imagecodecs" not in str(error):
                     raise
                 warnings.warn(f"{path}: this TIFF's compression needs the imagecodecs package; reading it with "
-                              "Pillow, which keeps only 8 bits of 16-bit colour (grayscale keeps 16)", stacklevel=4)
+                              "Pillow, which keeps only 8 bits of 16-bit colour (grayscale keeps 16)", stacklevel=5)
                 return None
             if page.axes.startswith("S"):  # planar storage
                 array = np.moveaxis(array, 0, -1)
@@ -127,7 +281,9 @@ def _read_tiff16(path: str) -> tuple[np.ndarray, int, bytes | None] | None:
             orientation = int(orientation_tag.value) if orientation_tag else 1
             icc = bytes(icc_tag.value) if icc_tag else None
     except (tifffile.TiffFileError, ValueError, OSError, IndexError) as error:
-        raise BadImageError(path, f"truncated or corrupt TIFF ({error})", _READABLE) from None
+        if isinstance(error, BadImageError):
+            raise
+        raise BadImageError(path, f"truncated or corrupt TIFF ({error})", READABLE) from None
     if array.dtype != np.uint16:
         raise BadImageError(path, f"16-bit TIFF with {array.dtype} samples is not supported", "unsigned 16-bit samples")
     return array, orientation, icc
@@ -159,51 +315,49 @@ def _pil_array(img: Image.Image, path: str) -> np.ndarray:
     raise BadImageError(path, f"image mode {mode!r} is not supported", "8- or 16-bit grayscale or colour")
 
 
-def _decode(path: str) -> tuple[np.ndarray, str, int, bytes | None]:
-    """(pixels, format, EXIF orientation, ICC profile) of `path`, pixels in the file's own bit depth."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(32)
-    except OSError as error:
-        raise BadImageError(path, f"cannot read the file ({error.strerror})", _READABLE) from None
+def _decode(path: str, max_pixels: int | None) -> tuple[np.ndarray, str, bytes | None]:
+    """(upright pixels in the file's own bit depth, format, ICC profile) of `path`."""
+    header = _read_header(path)
     if _is_tiff(header):
-        tiff16 = _read_tiff16(path)
+        tiff16 = _read_tiff16(path, max_pixels)
         if tiff16 is not None:
-            return tiff16[0], "TIFF", tiff16[1], tiff16[2]
+            array, orientation, icc = tiff16
+            return apply_orientation(array, orientation), "TIFF", icc
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                fmt = img.format or "?"
-                orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-                icc = img.info.get("icc_profile") or None
-                if _png_bit_depth(header) == 16:
-                    return _decode_png16(path), fmt, orientation, icc
+        with _open_pil(path) as img:
+            width, height = img.size
+            check_pixel_limit(path, height, width, max_pixels)
+            fmt = img.format or "?"
+            orientation = _orientation_of(img)
+            icc = img.info.get("icc_profile") or None
+            if _png_bit_depth(header) == 16:
+                array = _decode_png16(path)
+            else:
                 img.load()
-                return _pil_array(img, path), fmt, orientation, icc
-    except UnidentifiedImageError:
-        raise BadImageError(path, "not a readable image (corrupt file or unknown format)", _READABLE) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
-        if isinstance(error, BadImageError):
-            raise
-        raise BadImageError(path, f"truncated or corrupt image data ({error})", _READABLE) from None
+                array = _pil_array(img, path)
+    except BadImageError:
+        raise
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadImageError(path, f"truncated or corrupt image data ({error})", READABLE) from None
+    return apply_orientation(array, orientation), fmt, icc
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageExtras]:
-    """Reads `path` as upright float32 RGB (H, W, 3) in [0, 1] plus what `write_image` needs to write it back."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file (expected {_READABLE})")
-    if os.path.isdir(path):
-        raise BadImageError(path, "is a folder", _READABLE)
-    array, fmt, orientation, icc = _decode(path)
-    array = apply_orientation(array, orientation)
+def _decoded(path: str, max_pixels: int | None) -> tuple[np.ndarray, str, bytes | None]:
+    array, fmt, icc = _decode(path, max_pixels)
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4) or array.dtype not in (np.uint8, np.uint16):
-        raise BadImageError(path, f"unsupported pixel layout {array.dtype} {array.shape}", _READABLE)
+        raise BadImageError(path, f"unsupported pixel layout {array.dtype} {array.shape}", READABLE)
     if min(array.shape[:2]) < 1:
-        raise BadImageError(path, "image has no pixels", _READABLE)
+        raise BadImageError(path, "image has no pixels", READABLE)
+    return array, fmt, icc
+
+
+def read_image(path: str | os.PathLike, *,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, ImageExtras]:
+    """Reads `path` as upright float32 RGB (H, W, 3) in [0, 1] plus what `write_image` needs to write it back."""
+    path = os.fspath(path)
+    array, fmt, icc = _decoded(path, max_pixels)
     channels = array.shape[-1]
     colour_channels = 1 if channels in (1, 2) else 3
     alpha = array[..., -1].copy() if channels in (2, 4) else None
@@ -216,7 +370,61 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageExtras]:
     return rgb, extras
 
 
-# --- writing ---------------------------------------------------------------------------------------------
+def check_rgb8(info: ImageInfo, *, coerce: bool = False) -> None:
+    """Raises `BadImageError` unless the file is 8-bit RGB, or, with `coerce`, a mode `read_rgb8` converts."""
+    if info.mode == "RGB" and info.bits == 8:
+        return
+    if coerce and info.mode in _COERCIBLE:
+        return
+    what = _MODE_TEXT.get(info.mode, f"mode {info.mode!r}")
+    if info.bits == 16 and not what.startswith("16-bit"):
+        what = "16-bit " + ("RGB" if info.mode == "RGB" else what)
+    raise BadImageError(info.path, f"image is {what}", RGB8 + (
+        " (or pass --coerce-rgb to convert grayscale/palette/opaque-alpha/16-bit images)" if not coerce else ""))
+
+
+def _for_conversion(error: BadImageError) -> BadImageError:
+    """The same error saying what a conversion expects (8-bit RGB) instead of the list of readable formats."""
+    if error.expected != READABLE:
+        return error
+    return type(error)(error.path, error.problem, RGB8)
+
+
+def probe_rgb8(path: str | os.PathLike, *, coerce: bool = False,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """`probe_image` for dataset conversion: the header must be 8-bit RGB (or, with `coerce`, convertible)."""
+    try:
+        info = probe_image(path, max_pixels=max_pixels)
+    except BadImageError as error:
+        raise _for_conversion(error) from None
+    check_rgb8(info, coerce=coerce)
+    return info
+
+
+def read_rgb8(path: str | os.PathLike, *, coerce: bool = False,
+              max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Reads `path` as upright uint8 RGB (H, W, 3) for dataset conversion (see the module docstring)."""
+    path = os.fspath(path)
+    probe_rgb8(path, coerce=coerce, max_pixels=max_pixels)
+    try:
+        array, _, _ = _decoded(path, max_pixels)
+    except BadImageError as error:
+        raise _for_conversion(error) from None
+    channels = array.shape[-1]
+    if channels in (2, 4):
+        alpha = array[..., -1]
+        if alpha.min() < np.iinfo(array.dtype).max:
+            raise BadImageError(path, "image has transparent pixels, which cannot be made RGB without inventing "
+                                "a background", "an opaque image")
+        array = array[..., :-1]
+    if array.dtype == np.uint16:
+        array = np.clip(np.round(array.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return np.ascontiguousarray(array)
+
+
+# --- writing -------------------------------------------------------------------------------------
 
 
 def output_format(path: str | os.PathLike) -> str:
@@ -266,8 +474,8 @@ def _encode_16bit(tmp: str, array: np.ndarray, fmt: str, icc: bytes | None) -> N
     if fmt == "PNG":
         import tensorflow as tf  # Pillow cannot write 16-bit colour PNGs
 
-        with open(tmp, "wb") as f:
-            f.write(tf.io.encode_png(array).numpy())
+        with open(tmp, "wb") as handle:
+            handle.write(tf.io.encode_png(array).numpy())
         return
     import tifffile
 

@@ -1,36 +1,49 @@
 """Restoring images of any size with one head: reflect padding, crop back, and overlapping tiles.
 
-The network takes H and W that are multiples of 4 and at least `min_input_size` (DESIGN §1.4), so an
-image is reflect-padded at the bottom and right and the output cropped back. Images larger than a pixel
-budget are restored in overlapping tiles blended with a raised-cosine window. Because the attention
-pools over the whole input (GAP and TV statistics, paper eq. 6; DESIGN §4), a tiled result is not
-identical to the whole-image one: the tiles see local statistics. `bench/tiling.py` measures the gap.
+The network takes H and W that are multiples of 4 and at least `min_input_size` (docs/design.md §1.4),
+so an image is reflect-padded at the bottom and right and the output cropped back. Images larger than a
+pixel budget (`tile_above`) are restored in overlapping tiles blended with a raised-cosine window.
+Because the attention pools over the whole input (GAP and TV statistics, paper eq. 6; docs/design.md
+§4), a tiled result is not identical to the whole-image one: the tiles see local statistics.
+`bench/tiling.py` measures the gap.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import weakref
 from collections.abc import Callable
 
 import numpy as np
 
-from keras_durbm.models import SIZE_MULTIPLE, head_model, min_input_size
-from keras_durbm.tasks import get_task
+from keras_durbm.config_tree import option
+from keras_durbm.model_config import SIZE_MULTIPLE, min_input_size
+from keras_durbm.pixels import check_float_rgb
+from keras_durbm.tasks import Task
 
 #: Tile overlap when none is given (capped at a quarter of the tile); bench/tiling.py shows 64 beats 32.
 DEFAULT_OVERLAP = 64
 #: Largest image (in pixels) restored in one pass before `restore` switches to tiles (≈ 2048²).
-DEFAULT_MAX_PIXELS = 2048 * 2048
+DEFAULT_TILE_ABOVE = 2048 * 2048
 
-def add_tiling_arguments(parser, whole: str) -> None:
-    """The `--tile`, `--overlap` and `--max-pixels` options of the CLIs that restore images (`whole`: what
-    happens without `--tile`)."""
-    parser.add_argument("--tile", type=int, help=f"restore in tiles of this side (default: {whole})")
-    parser.add_argument("--overlap", type=int, help=f"tile overlap in pixels (default {DEFAULT_OVERLAP}, at most "
-                        "a quarter of the tile)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help="tile automatically above this many pixels (0: never)")
+
+@dataclasses.dataclass(frozen=True)
+class TilingConfig:
+    """How images are split into tiles (the `--tile`, `--overlap`, `--tile-above` flags of every restorer)."""
+
+    tile: int | None = option(None, "restore in tiles of this side (default: whole images up to --tile-above)")
+    overlap: int | None = option(None, f"tile overlap in pixels (default {DEFAULT_OVERLAP}, at most a quarter of "
+                                       "the tile)")
+    tile_above: int = option(DEFAULT_TILE_ABOVE, "tile automatically above this many pixels (0: never)")
+
+    def __post_init__(self):
+        if self.tile is not None and self.tile < 1:
+            raise ValueError(f"--tile must be at least 1, got {self.tile}")
+        if self.overlap is not None and self.overlap < 0:
+            raise ValueError(f"--overlap must be at least 0, got {self.overlap}")
+        if self.tile_above < 0:
+            raise ValueError(f"--tile-above must be at least 0, got {self.tile_above}")
 
 
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 (N, H, W, 3) → (N, H, W, 3)
@@ -63,23 +76,20 @@ def pad_to_multiple(image: np.ndarray, multiple: int = SIZE_MULTIPLE,
     return np.pad(image, pads, mode="reflect"), (h, w)
 
 
-def resolve_head(model, task: str) -> str:
-    """The head name of `task` (name or letter) in `model`; the error lists the model's heads."""
-    heads = ", ".join(model.task_names)
-    try:
-        name = get_task(task).name
-    except KeyError:
-        raise KeyError(f"unknown task {task!r}; this model has heads: {heads}") from None
-    if name not in model.task_names:
-        raise KeyError(f"this model has no {name!r} head; its heads: {heads}")
-    return name
+def check_head(model, task: Task) -> str:
+    """The head name of `task` in `model`; a KeyError listing the model's heads when it has none."""
+    if task.name not in model.task_names:
+        raise KeyError(f"this model has no {task.name!r} head; its heads: {', '.join(model.task_names)}")
+    return task.name
 
 
-def head_runner(model, task: str) -> Runner:
+def head_runner(model, task: Task) -> Runner:
     """A cached, traced-once function running `task`'s head on a float32 NHWC batch of any size."""
-    import tensorflow as tf
+    import tensorflow as tf  # heavy (with Keras): imported on first use so that CLIs answer --help without it
 
-    name = resolve_head(model, task)
+    from keras_durbm.models.network import head_model
+
+    name = check_head(model, task)
     per_model = _RUNNERS.setdefault(model, {})
     if name not in per_model:
         head = head_model(model, name)
@@ -157,39 +167,25 @@ def restore_with(run: Runner, image: np.ndarray, *, min_size: int = 0, tile: int
     return output
 
 
-def auto_tile(height: int, width: int, max_pixels: int | None) -> int | None:
-    """Tile side for an image over `max_pixels` (the largest multiple of 4 whose square fits), else None."""
-    if not max_pixels or height * width <= max_pixels:
+def auto_tile(height: int, width: int, tile_above: int | None) -> int | None:
+    """Tile side for an image over `tile_above` pixels (the largest multiple of 4 whose square fits), else None."""
+    if not tile_above or height * width <= tile_above:
         return None
-    return max(SIZE_MULTIPLE, int(math.isqrt(int(max_pixels))) // SIZE_MULTIPLE * SIZE_MULTIPLE)
+    return max(SIZE_MULTIPLE, int(math.isqrt(int(tile_above))) // SIZE_MULTIPLE * SIZE_MULTIPLE)
 
 
-def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
-    """Validates a float RGB (H, W, 3) image in [0, 1] and returns it as float32."""
-    image = np.asarray(image)
-    if not np.issubdtype(image.dtype, np.floating):
-        raise TypeError(f"{what} must be float RGB in [0, 1], got dtype {image.dtype} (divide uint8 images by 255)")
-    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
-        raise ValueError(f"{what} must have shape (H, W, 3), got {image.shape}")
-    if not np.isfinite(image).all():
-        raise ValueError(f"{what} has NaN or infinite values")
-    low, high = float(image.min()), float(image.max())
-    if low < -1e-3 or high > 1.0 + 1e-3:
-        raise ValueError(f"{what} must be in [0, 1], got values in [{low:g}, {high:g}] (a [0, 255] image?)")
-    return image.astype(np.float32, copy=False)
-
-
-def restore(model, image: np.ndarray, task: str, *, tile: int | None = None, overlap: int | None = None,
-            max_pixels: int | None = DEFAULT_MAX_PIXELS, batch_size: int = 1) -> np.ndarray:
+def restore(model, image: np.ndarray, task: Task, *, tile: int | None = None, overlap: int | None = None,
+            tile_above: int | None = DEFAULT_TILE_ABOVE, batch_size: int = 1) -> np.ndarray:
     """Restores float RGB (H, W, 3) in [0, 1] with `model`'s `task` head; float32 (H, W, 3) clipped to [0, 1].
 
-    Whole-image by default; in tiles when `tile` is given or the image exceeds `max_pixels` (then
-    tiles of the largest side that fits the budget). See `restore_with` for the tiling.
+    Whole-image by default; in tiles when `tile` is given or the image exceeds `tile_above` pixels (then
+    tiles of the largest side that fits the budget). See `restore_with` for the tiling; the keyword
+    arguments are the fields of `TilingConfig`.
     """
     run = head_runner(model, task)
-    image = check_image(image)
+    image = check_float_rgb(image)
     if tile is None:
-        tile = auto_tile(*image.shape[:2], max_pixels)
+        tile = auto_tile(*image.shape[:2], tile_above)
     restored = restore_with(run, image, min_size=min_input_size(model.config), tile=tile, overlap=overlap,
                             batch_size=batch_size)
     return np.clip(restored, 0.0, 1.0)

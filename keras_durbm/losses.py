@@ -1,4 +1,4 @@
-"""The training loss of every head: `1.1·(1 − SSIM) + 0.75·L1` (paper §5.1.2, DESIGN §1.7).
+"""The training loss of every head: `1.1·(1 − SSIM) + 0.75·L1` (paper §5.1.2, docs/design.md §1.7).
 
 SSIM is written here with `keras.ops` instead of calling `tf.image.ssim`, which
 gives NaN gradients as a loss on flat patches (tensorflow#57353). Every
@@ -69,7 +69,7 @@ def mean_absolute_error(images_a, images_b):
 
 
 def restoration_loss(restored, target, reduction: str = "mean"):
-    """`1.1·(1 − SSIM) + 0.75·L1` (DESIGN §1.7), computed in float32 on the unclipped output.
+    """`1.1·(1 − SSIM) + 0.75·L1` (docs/design.md §1.7), computed in float32 on the unclipped output.
 
     Args:
         restored: the head's output, NHWC in about [0, 1] (any float dtype).

@@ -1,9 +1,9 @@
-"""PSNR and SSIM as the paper scores them (DESIGN §1.8), in NumPy.
+"""PSNR and SSIM as the paper scores them (docs/design.md §1.8), in NumPy.
 
 Conventions, written once for the whole project (BasicSR-style):
 
 * Images are scored as **uint8 HWC RGB in [0, 255]**. Network outputs (float, [0, 1], unclipped) go
-  through `to_uint8` first: clip to [0, 1], scale by 255, round half to even. (The authors' test code
+  through `keras_durbm.pixels.to_uint8` first: clip to [0, 1], scale by 255, round half to even. (The authors' test code
   truncates with `astype(np.uint8)` instead, which costs them a little PSNR; rounding is the common
   convention.) Passing float images where uint8 is expected is an error, so an image in [0, 1] can
   never be scored as if its peak were 255.
@@ -33,7 +33,7 @@ import math
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from keras_durbm.tasks import get_task
+from keras_durbm.tasks import Task
 
 COLOURS = ("y", "rgb")
 LUMAS = ("matlab", "opencv")
@@ -41,33 +41,12 @@ DEFAULT_LUMA = "opencv"  # the authors' test code (cv2.COLOR_RGB2YCR_CB)
 SSIM_WINDOW = 7
 _K1, _K2 = 0.01, 0.03
 _PEAK = 255.0
-# Network outputs are tanh residual + input, so they lie in (-1, 2); anything outside is not a [0, 1] image.
-_FLOAT_RANGE = (-1.0, 2.0)
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] (network output, may overshoot) → uint8 by clipping and rounding.
-
-    Rejects integer images and float images whose values cannot come from a [0, 1] image (for example a
-    float image in [0, 255]), so the wrong range is caught instead of silently saturating.
-    """
-    image = np.asarray(image)
-    if not np.issubdtype(image.dtype, np.floating):
-        raise TypeError(f"to_uint8 expects a float image in [0, 1], got dtype {image.dtype}")
-    if image.size and not np.isfinite(image).all():
-        raise ValueError("to_uint8: the image has NaN or infinite values")
-    if image.size and (image.min() < _FLOAT_RANGE[0] or image.max() > _FLOAT_RANGE[1]):
-        raise ValueError(
-            f"to_uint8 expects a float image in [0, 1], got values in [{image.min():g}, {image.max():g}]; "
-            "a [0, 255] image should be converted with .astype(np.uint8) after rounding, not scaled again"
-        )
-    return np.rint(np.clip(image.astype(np.float64), 0.0, 1.0) * _PEAK).astype(np.uint8)
 
 
 def _check_uint8_rgb(image: np.ndarray, what: str) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:
-        hint = " (float images in [0, 1] must go through keras_durbm.metrics.to_uint8 first)"
+        hint = " (float images in [0, 1] must go through keras_durbm.pixels.to_uint8 first)"
         raise TypeError(f"{what} must be a uint8 image in [0, 255], got dtype {image.dtype}{hint}")
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"{what} must be an RGB image of shape (H, W, 3), got shape {image.shape}")
@@ -142,27 +121,31 @@ def ssim(restored: np.ndarray, target: np.ndarray, *, colour: str = "y", crop_bo
     return float(np.mean([_ssim_plane(a[..., c], b[..., c]) for c in range(a.shape[-1])]))
 
 
-def score_colours(task_name: str) -> tuple[str, ...]:
+def score_colours(task: Task) -> tuple[str, ...]:
     """Colour spaces a task is reported on: the protocol's first, then the extra ones (blur: y, rgb)."""
-    task = get_task(task_name)
     return tuple(dict.fromkeys((task.score_on, *task.also_score_on)))
 
 
-def score(restored: np.ndarray, target: np.ndarray, task_name: str, crop_border: int = 0,
+def protocol_keys(task: Task) -> tuple[str, str]:
+    """The (PSNR, SSIM) keys of a task's protocol colour space, e.g. `("psnr_y", "ssim_y")`."""
+    colour = score_colours(task)[0]
+    return f"psnr_{colour}", f"ssim_{colour}"
+
+
+def score(restored: np.ndarray, target: np.ndarray, task: Task, crop_border: int = 0,
           luma: str = DEFAULT_LUMA) -> dict[str, float]:
     """The task's protocol metrics plus its `also_score_on` ones: `{"psnr_y": …, "ssim_y": …, …}`."""
     result: dict[str, float] = {}
-    for colour in score_colours(task_name):
+    for colour in score_colours(task):
         result[f"psnr_{colour}"] = psnr(restored, target, colour=colour, crop_border=crop_border, luma=luma)
         result[f"ssim_{colour}"] = ssim(restored, target, colour=colour, crop_border=crop_border, luma=luma)
     return result
 
 
-def protocol_text(task_name: str, crop_border: int = 0, luma: str = DEFAULT_LUMA) -> str:
+def protocol_text(task: Task, crop_border: int = 0, luma: str = DEFAULT_LUMA) -> str:
     """One line naming the protocol `score` used, printed beside every table of scores."""
-    task = get_task(task_name)
     spaces = []
-    for colour in score_colours(task.name):
+    for colour in score_colours(task):
         label = ("Y (ITU-R BT.601, " + ("MATLAB rgb2ycbcr, 16..235" if luma == "matlab"
                                          else "OpenCV full range, rounded") + ")") if colour == "y" else "RGB"
         spaces.append(label + (" [paper protocol]" if colour == task.score_on else " [also reported]"))

@@ -1,8 +1,8 @@
 """The registry of restoration tasks: one decoder head per task.
 
-A task has a one-letter code used in topology strings (DESIGN §1.6), a name
+A task has a one-letter code used in topology strings (docs/design.md §1.6), a name
 used for heads, TFRecord shards and exports, and the colour space its scores
-are reported on (the paper's protocol, DESIGN §1.8). Users may register more
+are reported on (the paper's protocol, docs/design.md §1.8). Users may register more
 tasks (for example noise) before building a model.
 
 This module imports nothing heavy so that data tools can use it without

@@ -14,10 +14,14 @@ import argparse
 import os
 import sys
 
+import yaml
+
+from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow
+from keras_durbm.config_tree import to_dict
+from keras_durbm.training.config import EXPERIMENTS, build_config
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from keras_durbm.training.config import EXPERIMENTS
-
     parser = argparse.ArgumentParser(prog="python -m keras_durbm.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", default="demo", choices=sorted(EXPERIMENTS),
@@ -33,41 +37,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from keras_durbm.training.config import build_config
-
     try:
         config = build_config(args.experiment, args.config, args.set)
     except (KeyError, ValueError, TypeError) as error:
-        print(f"error: {error.args[0] if error.args else error}", file=sys.stderr)
-        return 2
+        return fail(error)
     if args.print_config:
-        import yaml
-
-        from keras_durbm.config import to_dict
-
         print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
-        return 0
+        return EXIT_OK
 
+    quiet_tensorflow()
+    # heavy (TensorFlow, the training loop): imported once the config is known to be valid
+    from keras_durbm.training.demo import closing_note
     from keras_durbm.training.loop import train
 
     run_dir = args.run_dir or os.path.join("runs", config.experiment)
     try:
         result = train(config, run_dir, progress=args.progress)
     except FloatingPointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, RuntimeError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(error, EXIT_FAILED)
+    except (ValueError, OSError, RuntimeError, TimeoutError) as error:
+        return fail(error, EXIT_USAGE)
     if result.interrupted:
         return result.exit_code
     if config.data.source == "demo" and result.summary.get("evaluation"):
-        from keras_durbm.training.demo import closing_note
-
         print(closing_note(result.summary))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -15,13 +15,8 @@ Exit status: 0 all restored; 1 some images failed or the server could not be use
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-
 import argparse
 import base64
-import io
 import json
 import sys
 import time
@@ -30,22 +25,18 @@ import urllib.request
 
 import numpy as np
 
-from export import signatures as sig
+from export import signature_names as sig
+from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow
+from keras_durbm.errors import UsageError
+from keras_durbm.image_files import collect_inputs, output_paths, prepare_output_dir
+from keras_durbm.image_io import DEFAULT_MAX_PIXELS, read_image, write_image
+from keras_durbm.pixels import decode_png, encode_png, to_float, to_uint8
+from serving.errors import ServerUnusable, ServingError
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 2
-DEFAULT_MAX_PIXELS = 4096 * 4096
 MAX_MESSAGE_BYTES = 2**31 - 1
 SIGNATURE_CHOICES = {"png": sig.SERVE_PNG, "uint8": sig.SERVE_UINT8}
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class ServingError(Exception):
-    """The server could not be used or refused a request; the message says which and why."""
-
-
-class ServerUnusable(ServingError):
-    """A failure that every further request would repeat (no connection, unknown model or signature)."""
 
 
 def _backoff(attempt: int) -> float:
@@ -176,16 +167,16 @@ class GrpcClient:
                     continue
                 if code == "UNAVAILABLE":
                     raise ServerUnusable(f"cannot reach {self} ({text}; tried {attempt + 1} time(s)): "
-                                         "is the server running?") from None
+                                         "is the server running?", code) from None
                 if code == "DEADLINE_EXCEEDED":
                     raise ServingError(f"{self} did not answer within {self.timeout:g} s "
-                                       f"(tried {attempt + 1} time(s)); raise --timeout for large images") from None
+                                       f"(tried {attempt + 1} time(s)); raise --timeout for large images", code) from None
                 if code == "NOT_FOUND":
-                    raise ServerUnusable(f"model {self.model!r} not found on {self}: {text}") from None
+                    raise ServerUnusable(f"model {self.model!r} not found on {self}: {text}", code) from None
                 if code == "RESOURCE_EXHAUSTED":
                     raise ServingError(f"{self}: message too large ({text}); send a smaller image or raise "
-                                       "the gRPC message limits") from None
-                raise ServingError(f"{self} refused the request ({code}): {text}") from None
+                                       "the gRPC message limits", code) from None
+                raise ServingError(f"{self} refused the request ({code}): {text}", code) from None
         raise AssertionError("unreachable")
 
     def signatures(self) -> set[str]:
@@ -237,31 +228,21 @@ def restore_uint8(client: Client, pixels: np.ndarray, signature: str = sig.SERVE
         return restored.astype(np.uint8)[0]
     if signature != sig.SERVE_PNG:
         raise ValueError(f"restore_uint8 uses serve_png or serve_uint8, not {signature!r}")
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buffer, format="PNG", compress_level=1)
-    encoded = client.predict(signature, {sig.INPUT_BYTES: [buffer.getvalue()]}, sig.OUTPUT_BYTES)[0]
-    with Image.open(io.BytesIO(encoded)) as image:
-        return np.asarray(image.convert("RGB"))
+    encoded = client.predict(signature, {sig.INPUT_BYTES: [encode_png(pixels)]}, sig.OUTPUT_BYTES)[0]
+    return decode_png(encoded)
 
 
 def restore_file(client: Client, source: str, target: str, *, signature: str = sig.SERVE_PNG,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-    """Reads `source`, restores it through the server and writes `target` as `keras_durbm.restore` would."""
-    from keras_durbm.image_io import read_image, write_image
-    from keras_durbm.metrics import to_uint8
+    """Reads `source`, restores it through the server and writes `target` as `keras_durbm.restore` would.
 
-    image, extras = read_image(source)
-    height, width = image.shape[:2]
-    if max_pixels and height * width > max_pixels:
-        raise ServingError(f"{source}: {width}x{height} is {height * width:,} pixels, over the limit of "
-                           f"{max_pixels:,} (--max-pixels); restore it in tiles with python -m keras_durbm.restore "
-                           "--tile, or raise the limit if the server has the memory")
+    Files over `max_pixels` are refused from their header (a server restores whole images: use
+    `python -m keras_durbm.restore --tile` for larger ones)."""
+    image, extras = read_image(source, max_pixels=max_pixels)
     restored = restore_uint8(client, to_uint8(image), signature)
     if restored.shape != image.shape:
         raise ServingError(f"{source}: the server returned shape {restored.shape} for an image of {image.shape}")
-    write_image(target, restored.astype(np.float32) / np.float32(255.0), extras)
+    write_image(target, to_float(restored), extras)
 
 
 def make_client(args) -> Client:
@@ -288,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
                         help="retries of a request after a transient failure (default 2)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                        help="refuse images with more pixels (default 4096x4096; 0: no limit)")
+                        help=f"refuse image files with more pixels (default {DEFAULT_MAX_PIXELS:,}; 0: no limit)")
+    parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in OUT")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -298,22 +280,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.timeout <= 0 or args.retries < 0 or args.max_pixels < 0:
         parser.error("--timeout must be positive and --retries, --max-pixels non-negative")
-    from keras_durbm.restore import UsageError, collect_inputs, output_paths, prepare_output_dir
-
     try:
         inputs = collect_inputs(args.inputs)
-        outputs = output_paths(inputs, args.output, None)
+        outputs = output_paths(inputs, args.output, None, overwrite=args.overwrite)
         prepare_output_dir(args.output)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(error, EXIT_USAGE)
+    if args.grpc:
+        quiet_tensorflow()  # the gRPC protos are TensorFlow's
     signature = SIGNATURE_CHOICES[args.signature]
     client = make_client(args)
     try:
         check_signature(client, signature)
     except ServingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(error, EXIT_FAILED)
 
     from tqdm import tqdm
 

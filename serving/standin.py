@@ -2,7 +2,7 @@
 
     python -m serving.standin DIR/serving [--rest-port 8501] [--grpc-port 8500] [--host 127.0.0.1]
 
-`tensorflow_model_server` cannot be installed here (DESIGN §3), so the client is tested against this
+`tensorflow_model_server` cannot be installed here (docs/design.md §3), so the client is tested against this
 process. It speaks the same protocols on the same SavedModels: `POST /v1/models/<name>[/versions/N]:predict`
 (row `instances` and columnar `inputs` formats, `{"b64": ...}` binary values, `_bytes` outputs
 base64-encoded), `GET /v1/models/<name>[/metadata]`, and gRPC `PredictionService.Predict` and
@@ -30,19 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from serving.errors import ServingError
+
 DEFAULT_HOST = "127.0.0.1"
 MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving's gRPC limit (kint32max)
 HTTP_STATUS = {"NOT_FOUND": HTTPStatus.NOT_FOUND, "INVALID_ARGUMENT": HTTPStatus.BAD_REQUEST,
                "UNIMPLEMENTED": HTTPStatus.NOT_IMPLEMENTED, "INTERNAL": HTTPStatus.INTERNAL_SERVER_ERROR}
-
-
-class ServingError(Exception):
-    """A request the server refuses: a gRPC status code name and TF Serving's message."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclasses.dataclass
@@ -54,7 +47,7 @@ class Servable:
 
     def signature(self, name: str):
         if name not in self.loaded.signatures:
-            raise ServingError("INVALID_ARGUMENT", f'Serving signature name: "{name}" not found in signature def')
+            raise ServingError(code="INVALID_ARGUMENT", message=f'Serving signature name: "{name}" not found in signature def')
         return self.loaded.signatures[name]
 
 
@@ -81,7 +74,7 @@ class Servables:
         servable = self.models.get(name)
         if servable is None or (version is not None and version != servable.version):
             wanted = f"Latest({name})" if version is None else f"Specific({name}, {version})"
-            raise ServingError("NOT_FOUND", f"Servable not found for request: {wanted}")
+            raise ServingError(code="NOT_FOUND", message=f"Servable not found for request: {wanted}")
         return servable
 
     def predict(self, name: str, version: int | None, signature_name: str,
@@ -96,20 +89,20 @@ class Servables:
         extra = sorted(set(inputs) - set(specs))
         if extra or missing:
             alias = (extra or missing)[0]
-            raise ServingError("INVALID_ARGUMENT", f"input tensor alias not found in signature: {alias}. "
+            raise ServingError(code="INVALID_ARGUMENT", message=f"input tensor alias not found in signature: {alias}. "
                                f"Inputs expected to be in the set {{{','.join(sorted(specs))}}}.")
         tensors = {}
         for key, spec in specs.items():
             value = np.asarray(inputs[key], dtype=object if spec.dtype == tf.string else None)
             expected = object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype
             if value.dtype != expected:
-                raise ServingError("INVALID_ARGUMENT", f"Expects arg[{key}] to be {spec.dtype.name} but "
+                raise ServingError(code="INVALID_ARGUMENT", message=f"Expects arg[{key}] to be {spec.dtype.name} but "
                                    f"{value.dtype} is provided")
             tensors[key] = tf.constant(value, spec.dtype)
         try:
             outputs = function(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-            raise ServingError("INVALID_ARGUMENT", getattr(error, "message", str(error))) from None
+            raise ServingError(code="INVALID_ARGUMENT", message=getattr(error, "message", str(error))) from None
         return servable, {k: v.numpy() for k, v in outputs.items()}
 
     def signature_defs(self, name: str, version: int | None = None):
@@ -163,14 +156,14 @@ def json_to_array(key: str, value, spec) -> np.ndarray:
     try:
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists
-        raise ServingError("INVALID_ARGUMENT", f"input {key}: not a rectangular tensor ({error})") from None
+        raise ServingError(code="INVALID_ARGUMENT", message=f"input {key}: not a rectangular tensor ({error})") from None
     dtype = np.dtype(spec.dtype.as_numpy_dtype)
     if array.dtype.kind not in "biuf":
-        raise ServingError("INVALID_ARGUMENT", f"input {key}: expected numbers for {spec.dtype.name}")
+        raise ServingError(code="INVALID_ARGUMENT", message=f"input {key}: expected numbers for {spec.dtype.name}")
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         if array.dtype.kind == "f" or (array.size and (array.min() < info.min or array.max() > info.max)):
-            raise ServingError("INVALID_ARGUMENT", f"input {key}: values must be integers in "
+            raise ServingError(code="INVALID_ARGUMENT", message=f"input {key}: values must be integers in "
                                f"[{info.min}, {info.max}] for {spec.dtype.name}")
     return array.astype(dtype)
 
@@ -178,21 +171,21 @@ def json_to_array(key: str, value, spec) -> np.ndarray:
 def rest_inputs(body: dict, input_names: list[str]) -> tuple[dict[str, object], bool]:
     """Inputs of a REST predict body (row `instances` or columnar `inputs`) and whether it was row format."""
     if ("instances" in body) == ("inputs" in body):
-        raise ServingError("INVALID_ARGUMENT", "JSON object: must have exactly one of 'instances' or 'inputs'")
+        raise ServingError(code="INVALID_ARGUMENT", message="JSON object: must have exactly one of 'instances' or 'inputs'")
     if "instances" in body:
         instances = body["instances"]
         if not isinstance(instances, list) or not instances:
-            raise ServingError("INVALID_ARGUMENT", "'instances' must be a non-empty list")
+            raise ServingError(code="INVALID_ARGUMENT", message="'instances' must be a non-empty list")
         if all(isinstance(i, dict) and "b64" not in i for i in instances):
             return {k: [_decode_json_value(i[k]) for i in instances] for k in instances[0]}, True
         if len(input_names) != 1:
-            raise ServingError("INVALID_ARGUMENT", "instances without names need a signature with one input")
+            raise ServingError(code="INVALID_ARGUMENT", message="instances without names need a signature with one input")
         return {input_names[0]: _decode_json_value(instances)}, True
     inputs = body["inputs"]
     if isinstance(inputs, dict) and "b64" not in inputs:
         return {k: _decode_json_value(v) for k, v in inputs.items()}, False
     if len(input_names) != 1:
-        raise ServingError("INVALID_ARGUMENT", "unnamed 'inputs' need a signature with one input")
+        raise ServingError(code="INVALID_ARGUMENT", message="unnamed 'inputs' need a signature with one input")
     return {input_names[0]: _decode_json_value(inputs)}, False
 
 
@@ -233,7 +226,7 @@ def _make_handler(servables: Servables):
             match = _STATUS.match(self.path)
             try:
                 if not match:
-                    raise ServingError("NOT_FOUND", f"Malformed request: GET {self.path}")
+                    raise ServingError(code="NOT_FOUND", message=f"Malformed request: GET {self.path}")
                 version = int(match["version"]) if match["version"] else None
                 if match["meta"]:
                     from google.protobuf import json_format
@@ -254,15 +247,15 @@ def _make_handler(servables: Servables):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 if not match:
-                    raise ServingError("NOT_FOUND", f"Malformed request: POST {self.path}")
+                    raise ServingError(code="NOT_FOUND", message=f"Malformed request: POST {self.path}")
                 if match["verb"] != "predict":
-                    raise ServingError("UNIMPLEMENTED", f"the stand-in only implements :predict, not :{match['verb']}")
+                    raise ServingError(code="UNIMPLEMENTED", message=f"the stand-in only implements :predict, not :{match['verb']}")
                 try:
                     request = json.loads(body)
                 except ValueError as error:
-                    raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {error}") from None
+                    raise ServingError(code="INVALID_ARGUMENT", message=f"JSON Parse error: {error}") from None
                 if not isinstance(request, dict):
-                    raise ServingError("INVALID_ARGUMENT", "JSON Value: not an object")
+                    raise ServingError(code="INVALID_ARGUMENT", message="JSON Value: not an object")
                 version = int(match["version"]) if match["version"] else None
                 signature = request.get("signature_name") or "serving_default"
                 function = servables.get(match["name"], version).signature(signature)
@@ -274,7 +267,7 @@ def _make_handler(servables: Servables):
             except ServingError as error:
                 self._error(error)
             except (ValueError, TypeError, tf.errors.OpError) as error:
-                self._error(ServingError("INVALID_ARGUMENT", str(error)))
+                self._error(ServingError(code="INVALID_ARGUMENT", message=str(error)))
 
     return Handler
 
@@ -289,7 +282,7 @@ def _make_servicer(servables: Servables):
 
     def requested_version(spec) -> int | None:
         if spec.version_label:
-            raise ServingError("UNIMPLEMENTED", "the stand-in does not serve version labels")
+            raise ServingError(code="UNIMPLEMENTED", message="the stand-in does not serve version labels")
         return spec.version.value if spec.HasField("version") else None
 
     class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -313,7 +306,7 @@ def _make_servicer(servables: Servables):
         def GetModelMetadata(self, request, context):  # noqa: N802
             try:
                 if list(request.metadata_field) != ["signature_def"]:
-                    raise ServingError("INVALID_ARGUMENT", "Metadata field signature_def must be requested alone")
+                    raise ServingError(code="INVALID_ARGUMENT", message="Metadata field signature_def must be requested alone")
                 servable, defs = servables.signature_defs(request.model_spec.name,
                                                           requested_version(request.model_spec))
             except ServingError as error:

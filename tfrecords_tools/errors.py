@@ -1,25 +1,9 @@
-"""Exceptions for bad data. Every message names the file (or folder, or field) and says what was expected."""
+"""Errors of converted data: folder layouts, manifests and shards (subclasses of `keras_durbm.errors.DataError`,
+so every message names the file and says what was expected)."""
 
 from __future__ import annotations
 
-import os
-
-
-class DataError(ValueError):
-    """Bad input data at `path`: `problem`, and what was `expected` instead."""
-
-    def __init__(self, path: str | os.PathLike, problem: str, expected: str | None = None):
-        self.path = os.fspath(path)
-        self.problem = problem
-        self.expected = expected
-        text = f"{self.path}: {problem}"
-        if expected:
-            text += f"; expected {expected}"
-        super().__init__(text)
-
-
-class BadImageError(DataError):
-    """A source image that cannot be used: unreadable, truncated, wrong mode or depth, too small, mismatched."""
+from keras_durbm.errors import DataError
 
 
 class LayoutError(DataError):

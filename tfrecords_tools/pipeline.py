@@ -1,4 +1,4 @@
-"""The tf.data input pipeline of training and evaluation (DESIGN §1.7, §4).
+"""The tf.data input pipeline of training and evaluation (docs/design.md §1.7, §4).
 
 * `task_dataset`: one task's shards -> interleaved, shuffled, decoded, the *same* random crop and flip for
   input and target (they are stacked on the channel axis, cropped once and split), batched.
@@ -12,7 +12,7 @@ stateless ops seeded by `(seed, element counter)` and from seeded shuffles, so a
 for a seed (the shuffles also mix in TensorFlow's global seed when one is set).
 
 Distribution (`strategy.distribute_datasets_from_function`): pass the `InputContext`; each task's shard
-files are split by input pipeline (FILE auto-sharding cannot handle this pipeline, DESIGN §4), batch sizes
+files are split by input pipeline (FILE auto-sharding cannot handle this pipeline, docs/design.md §4), batch sizes
 become per-replica, and the cycle schedule is identical in every pipeline so that all replicas train the
 same head at each step. When one pipeline feeds several replicas (MirroredStrategy), each scheduled batch
 is repeated once per replica (with different crops), because the distributed iterator hands consecutive
@@ -21,13 +21,18 @@ elements to the replicas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+import os
+from collections.abc import Iterator, Mapping, Sequence
 
 import tensorflow as tf
 
+from keras_durbm.image_pairs import Pair
+from keras_durbm.seeding import derive_seed
+from keras_durbm.tasks import Task, get_task, known_tasks_text
 from tfrecords_tools.decoder import decode_record
+from tfrecords_tools.manifest import group_key, load_manifest, shard_files
 from tfrecords_tools.reader import record_dataset
-from tfrecords_tools.seeding import derive_seed
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Dataset functions here have no Python control flow on tensors; skipping AutoGraph speeds up building.
@@ -155,15 +160,11 @@ def task_dataset(files: Sequence[str], *, crop: int, batch_size: int, seed: int,
 
 
 def _task_name(key: str) -> str:
-    from keras_durbm.tasks import get_task
-
     return get_task(key).name
 
 
 def pattern_indices(pattern: str, tasks: Sequence[str]) -> list[int]:
     """Task indices of a cycle pattern of task letters (`"BBBHR"`), given the task order `tasks`."""
-    from keras_durbm.tasks import get_task, known_tasks_text
-
     names = [_task_name(t) for t in tasks]
     if not pattern:
         raise ValueError("cycle pattern is empty; expected task letters such as 'BBBHR'")
@@ -261,3 +262,29 @@ def eval_dataset(files: Sequence[str]) -> tf.data.Dataset:
                 "task": item["task"], "source": item["source"]}
 
     return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+
+
+def split_pairs(folder: str | os.PathLike, task: Task, split: str, *,
+                limit: int | None = None) -> tuple[Iterator[Pair], int]:
+    """Whole float pairs of `task`'s records of `split` in a converted folder (file order), and their count.
+
+    Reading stops after `limit` pairs. A shard that turns out damaged while it is read raises a
+    `ValueError` naming the folder and TensorFlow's description of the damage.
+    """
+    folder = os.fspath(folder)
+    files = shard_files(folder, task, split)
+    group = load_manifest(folder).groups.get(group_key(task.name, split))
+    total = group.num_examples if group else 0
+    if limit is not None:
+        total = min(total, limit)
+
+    def generate() -> Iterator[Pair]:
+        try:
+            examples = (e for e in eval_dataset(files) if e["task"].numpy().decode() == task.name)
+            for index, example in enumerate(itertools.islice(examples, limit)):
+                name = example["source"].numpy().decode() or f"{task.name}-{index}"
+                yield Pair(example["input"].numpy(), example["target"].numpy(), name)
+        except tf.errors.OpError as error:
+            raise ValueError(f"{folder}: cannot read the {task.name} shards ({error.message.strip()})") from None
+
+    return generate(), total

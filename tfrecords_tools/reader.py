@@ -10,26 +10,23 @@ the dataset was built) ends that file early, and the count check then fails with
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
 import tensorflow as tf
 
-from tfrecords_tools.errors import CorruptShardError
-from tfrecords_tools.manifest import MANIFEST
+from tfrecords_tools.errors import CorruptShardError, ManifestError
+from tfrecords_tools.manifest import Shard, load_manifest, manifest_path
 from tfrecords_tools.records import scan_shard
 
 
-def _manifest_entries(folder: str) -> dict[str, dict]:
-    path = os.path.join(folder, MANIFEST)
-    if "://" in folder or not os.path.isfile(path):
+def _manifest_entries(folder: str) -> dict[str, Shard]:
+    """The shards `manifest.json` beside them lists ({} when there is none or it cannot be read)."""
+    if "://" in folder or not os.path.isfile(manifest_path(folder)):
         return {}
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return {s["file"]: s for g in data.get("groups", {}).values() for s in g.get("shards", []) if s.get("file")}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return load_manifest(folder).shard_entries()
+    except ManifestError:
         return {}
 
 
@@ -39,7 +36,7 @@ def check_shards(files: Sequence[str]) -> list[int]:
     if not files:
         raise ValueError("no shard files given; expected at least one TFRecord shard")
     counts = []
-    cache: dict[str, dict[str, dict]] = {}
+    cache: dict[str, dict[str, Shard]] = {}
     for path in files:
         path = os.fspath(path)
         try:
@@ -50,10 +47,10 @@ def check_shards(files: Sequence[str]) -> list[int]:
         entry = cache.setdefault(folder, _manifest_entries(folder)).get(name)
         if entry is not None:
             size = os.path.getsize(path)
-            if n != entry.get("num_examples", n) or size != entry.get("num_bytes", size):
+            if n != entry.num_examples or size != entry.num_bytes:
                 raise tf.errors.DataLossError(None, None, f"DataLossError: {path}: holds {n} records in {size} "
-                                              f"bytes but manifest.json lists {entry.get('num_examples')} records "
-                                              f"in {entry.get('num_bytes')} bytes; expected the shard as written "
+                                              f"bytes but manifest.json lists {entry.num_examples} records "
+                                              f"in {entry.num_bytes} bytes; expected the shard as written "
                                               "(reconvert: the convert command rebuilds damaged shards)")
         counts.append(n)
     return counts

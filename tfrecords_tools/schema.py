@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_durbm.pixels import decode_png, encode_png
+
 SCHEMA_VERSION = 1
 
 INPUT = "input"
@@ -55,8 +57,6 @@ def feature_spec() -> dict:
 
 def encode_image(image: np.ndarray, encoding: str, *, png_level: int = 1) -> bytes:
     """Bytes stored in `input`/`target` for a uint8 (H, W, 3) image."""
-    from tfrecords_tools.image_io import encode_png
-
     if encoding == PNG:
         return encode_png(image, compress_level=png_level)
     if encoding == RAW:
@@ -91,14 +91,13 @@ def make_example(input_image: np.ndarray, target_image: np.ndarray, *, task: str
         ENCODING: _bytes(encoding.encode("ascii")),
         META: _bytes(json.dumps(meta or {}, sort_keys=True).encode("utf-8")),
     }
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    # deterministic: protobuf map order otherwise varies between processes, and so would the shard bytes
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
 
 
 def decode_example(serialized: bytes) -> dict[str, Any]:
     """Python-side parse of a record into uint8 arrays and plain values (for `inspect` and tests)."""
     import tensorflow as tf
-
-    from tfrecords_tools.image_io import decode_png
 
     ex = tf.train.Example.FromString(serialized)
     f = ex.features.feature

@@ -67,16 +67,19 @@ class DuRBM(keras.layers.Layer):
         self.fusion = bool(fusion)
         self.beta = int(beta)
 
-        self.base = ResidualAttentionBlock(self.tvse_hidden, squeeze, self.beta, name="tvse_resnet")
-        self.up_expand = keras.layers.Conv2D(4 * self.channels, 1, name="up_expand")
-        self.up_shuffle = PixelShuffle(2, name="up_shuffle")
-        self.up_conv = ReflectConv2D(self.res_channels, self.k1, dilation_rate=self.dilation, name="up_conv")
+        policy = self.dtype_policy
+        self.base = ResidualAttentionBlock(self.tvse_hidden, squeeze, self.beta, name="tvse_resnet", dtype=policy)
+        self.up_expand = keras.layers.Conv2D(4 * self.channels, 1, name="up_expand", dtype=policy)
+        self.up_shuffle = PixelShuffle(2, name="up_shuffle", dtype=policy)
+        self.up_conv = ReflectConv2D(self.res_channels, self.k1, dilation_rate=self.dilation, name="up_conv",
+                                     dtype=policy)
         self.down_a = (
-            ReflectConv2D(self.channels, 3, strides=2, activation="relu", name="down_a") if self.fusion else None
+            ReflectConv2D(self.channels, 3, strides=2, activation="relu", name="down_a", dtype=policy)
+            if self.fusion else None
         )
-        self.se_resnet = ResidualAttentionBlock(self.se_hidden, "gap", self.beta, name="se_resnet")
-        self.down_b = ReflectConv2D(self.channels, self.k2, strides=2, activation="relu", name="down_b")
-        self.merge = ReflectConv2D(self.channels, 3, name="merge")
+        self.se_resnet = ResidualAttentionBlock(self.se_hidden, "gap", self.beta, name="se_resnet", dtype=policy)
+        self.down_b = ReflectConv2D(self.channels, self.k2, strides=2, activation="relu", name="down_b", dtype=policy)
+        self.merge = ReflectConv2D(self.channels, 3, name="merge", dtype=policy)
 
     def build(self, input_shape):
         x_shape, res_shape = input_shape

@@ -8,7 +8,7 @@ from keras_durbm.layers.serialization import serializable
 
 @serializable
 class PixelShuffle(keras.layers.Layer):
-    """Depth-to-space up-sampling, NHWC (paper §4.2, T1; DESIGN §1.3).
+    """Depth-to-space up-sampling, NHWC (paper §4.2, T1; docs/design.md §1.3).
 
     Output channel c at offset (i, j) of each `scale`×`scale` block reads input
     channel `(i*scale + j)*C_out + c`, the TensorFlow/TFLite `DepthToSpace`

@@ -40,7 +40,7 @@ class ReflectConv2D(keras.layers.Layer):
         self.dilation_rate = int(dilation_rate)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.pad = ReflectPad2D(self.dilation_rate * (self.kernel_size - 1) // 2, name="pad")
+        self.pad = ReflectPad2D(self.dilation_rate * (self.kernel_size - 1) // 2, name="pad", dtype=self.dtype_policy)
         self.conv = keras.layers.Conv2D(
             self.filters,
             self.kernel_size,
@@ -50,6 +50,7 @@ class ReflectConv2D(keras.layers.Layer):
             activation=activation,
             use_bias=self.use_bias,
             name="conv",
+            dtype=self.dtype_policy,
         )
 
     def build(self, input_shape):

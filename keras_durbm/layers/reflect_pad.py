@@ -1,4 +1,4 @@
-"""Reflect padding written as slices + concat so TFLite's XNNPACK runs it (DESIGN §4)."""
+"""Reflect padding written as slices + concat so TFLite's XNNPACK runs it (docs/design.md §4)."""
 
 import keras
 from keras import ops

@@ -1,4 +1,4 @@
-"""The SE-ResNet module: conv3×3 → ReLU → conv3×3 → attention → + input → ReLU (DESIGN §1.2)."""
+"""The SE-ResNet module: conv3×3 → ReLU → conv3×3 → attention → + input → ReLU (docs/design.md §1.2)."""
 
 import keras
 from keras import ops
@@ -33,12 +33,13 @@ class ResidualAttentionBlock(keras.layers.Layer):
         self.conv1 = None
         self.conv2 = None
         self.attention = (
-            None if squeeze == "none" else TVSqueezeExcitation(self.hidden, squeeze, self.beta, name="attention")
+            None if squeeze == "none"
+            else TVSqueezeExcitation(self.hidden, squeeze, self.beta, name="attention", dtype=self.dtype_policy)
         )
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        conv = dict(kernel_size=3, padding="same", use_bias=False)
+        conv = dict(kernel_size=3, padding="same", use_bias=False, dtype=self.dtype_policy)
         self.conv1 = keras.layers.Conv2D(channels, name="conv1", **conv)
         self.conv2 = keras.layers.Conv2D(channels, name="conv2", **conv)
         self.conv1.build(input_shape)

@@ -62,18 +62,20 @@ class TVSqueezeExcitation(keras.layers.Layer):
         self.hidden = int(hidden)
         self.squeeze = squeeze
         self.beta = int(beta)
-        self.reduce = keras.layers.Dense(self.hidden, activation="relu", name="reduce")
+        self.reduce = keras.layers.Dense(self.hidden, activation="relu", name="reduce", dtype=self.dtype_policy)
         self.expand = None
 
     def build(self, input_shape):
         channels = input_shape[-1]
         squeezed = 2 * channels if self.squeeze == "both" else channels
         self.reduce.build((input_shape[0], squeezed))
-        self.expand = keras.layers.Dense(channels, activation="sigmoid", name="expand")
+        self.expand = keras.layers.Dense(channels, activation="sigmoid", name="expand", dtype=self.dtype_policy)
         self.expand.build((input_shape[0], self.hidden))
 
     def squeeze_statistics(self, x):
-        """The (N, C) or (N, 2C) descriptor fed to the excitation MLP."""
+        """The (N, C) or (N, 2C) descriptor fed to the excitation MLP, in float32 whatever the compute
+        dtype (a mean over a whole image, and cubes of small differences, are what half precision loses)."""
+        x = ops.cast(x, "float32")
         stats = []
         if self.squeeze in ("both", "gap"):
             stats.append(ops.mean(x, axis=(1, 2)))
@@ -82,8 +84,9 @@ class TVSqueezeExcitation(keras.layers.Layer):
         return stats[0] if len(stats) == 1 else ops.concatenate(stats, axis=-1)
 
     def call(self, inputs):
-        weights = self.expand(self.reduce(self.squeeze_statistics(inputs)))
-        return inputs * weights[:, None, None, :]
+        statistics = ops.cast(self.squeeze_statistics(inputs), self.compute_dtype)
+        weights = self.expand(self.reduce(statistics))
+        return inputs * ops.cast(weights, inputs.dtype)[:, None, None, :]
 
     def compute_output_shape(self, input_shape):
         return input_shape

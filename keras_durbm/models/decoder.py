@@ -1,4 +1,4 @@
-"""A task's decoder g: two PixelShuffle up-stages and an output conv — 5 weight layers (DESIGN §1.5)."""
+"""A task's decoder g: two PixelShuffle up-stages and an output conv — 5 weight layers (docs/design.md §1.5)."""
 
 import keras
 

@@ -1,24 +1,9 @@
-"""The spatial sizes the network accepts: H and W multiples of 4, at least a minimum size."""
+"""The layer that enforces the input sizes of `model_config.min_input_size` inside the network."""
 
 import keras
 
-from keras_durbm.config import ModelConfig
 from keras_durbm.layers.serialization import serializable
-
-SIZE_MULTIPLE = 4  # two stride-2 convs down, PixelShuffle(2) up
-
-
-def min_input_size(config: ModelConfig) -> int:
-    """Smallest H or W the reflect paddings allow (each pad must be smaller than its feature map).
-
-    The up-path conv of each DuRB-M pads by `dilation·(k1−1)/2` at 1/2
-    resolution; the 3×3 convs at 1/4 resolution pad by 1.
-    """
-    kernels = [*config.shared_kernels, *config.extra_kernels]
-    largest_half_res_pad = max(dilation * (k1 - 1) // 2 for k1, _, dilation in kernels)
-    largest_half_res_pad = max(largest_half_res_pad, max(k2 // 2 for _, k2, _ in kernels))
-    need = max(2 * (largest_half_res_pad + 1), 4 * 2)
-    return -(-need // SIZE_MULTIPLE) * SIZE_MULTIPLE
+from keras_durbm.model_config import SIZE_MULTIPLE
 
 
 @serializable

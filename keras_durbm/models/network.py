@@ -7,12 +7,13 @@ from typing import Any
 
 import keras
 
-from keras_durbm.config import ModelConfig, from_dict, to_dict
+from keras_durbm.config_tree import from_dict, to_dict
 from keras_durbm.layers.serialization import serializable
+from keras_durbm.model_config import SIZE_MULTIPLE, ModelConfig, min_input_size
 from keras_durbm.models.decoder import apply_decoder
 from keras_durbm.models.encoder import apply_encoder, make_block
-from keras_durbm.models.input_contract import SIZE_MULTIPLE, InputSizeCheck, min_input_size
-from keras_durbm.models.topology import Topology, parse_topology
+from keras_durbm.models.input_contract import InputSizeCheck
+from keras_durbm.topology import Topology, parse_topology
 
 INPUT_NAME = "image"
 

@@ -7,9 +7,8 @@ import zipfile
 
 import keras
 
-import keras_durbm.layers  # noqa: F401  (registers the layers for deserialisation)
 from keras_durbm.atomic_files import atomic_path
-from keras_durbm.models.network import DuRBMNetwork
+from keras_durbm.models.network import DuRBMNetwork  # importing it registers every layer of the network
 
 MODEL_FILENAME = "model.keras"
 

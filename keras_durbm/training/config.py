@@ -1,4 +1,4 @@
-"""The training config tree and its named experiments (TF Model Garden style, DESIGN §1.7).
+"""The training config tree and its named experiments (TF Model Garden style, docs/design.md §1.7).
 
 `ExperimentConfig` is one tree of frozen dataclasses. A named experiment
 (`demo`, `paper`, `smoke`) gives every field a value; YAML files and
@@ -13,10 +13,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from keras_durbm.config import MODEL_PRESETS, ModelConfig, apply_overrides, model_preset
-from keras_durbm.models.input_contract import SIZE_MULTIPLE, min_input_size
-from keras_durbm.models.topology import parse_topology
-from keras_durbm.tasks import get_task
+from keras_durbm.config_tree import apply_overrides
+from keras_durbm.model_config import MODEL_PRESETS, SIZE_MULTIPLE, ModelConfig, min_input_size, model_preset
+from keras_durbm.tasks import Task, get_task
+from keras_durbm.topology import parse_topology
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -87,9 +87,8 @@ class DataConfig:
     seed: int = 0
     demo: DemoDataConfig = DemoDataConfig()
 
-    def batch_size_of(self, task_name: str) -> int:
-        """Global batch size for minibatches of `task_name`."""
-        task = get_task(task_name)
+    def batch_size_of(self, task: Task) -> int:
+        """Global batch size for minibatches of `task`."""
         return self.batch_sizes.get(task.name, self.batch_sizes.get(task.letter, self.batch_size))
 
     def __post_init__(self):
@@ -103,7 +102,7 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
-    """How the heads' losses `1.1·(1 − SSIM) + 0.75·L1` (DESIGN §1.7) enter the shared gradient.
+    """How the heads' losses `1.1·(1 − SSIM) + 0.75·L1` (docs/design.md §1.7) enter the shared gradient.
 
     Args:
         task_weights: multiplies the loss of a task's minibatches (keys: task names or letters;
@@ -114,8 +113,7 @@ class LossConfig:
 
     task_weights: dict[str, float] = dataclasses.field(default_factory=dict)
 
-    def weight_of(self, task_name: str) -> float:
-        task = get_task(task_name)
+    def weight_of(self, task: Task) -> float:
         return float(self.task_weights.get(task.name, self.task_weights.get(task.letter, 1.0)))
 
     def __post_init__(self):
@@ -145,6 +143,10 @@ class OptimizerConfig:
     moments: str = "shared"
 
     def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"optimizer.learning_rate must be > 0, got {self.learning_rate}")
+        if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1) or not self.epsilon > 0:
+            raise ValueError("optimizer.beta_1 and beta_2 must be in [0, 1) and epsilon > 0")
         if self.moments not in MOMENTS:
             raise ValueError(f"optimizer.moments must be one of {', '.join(MOMENTS)}, got {self.moments!r}")
 
@@ -281,9 +283,13 @@ class ExperimentConfig:
     logging: LoggingConfig = LoggingConfig()
 
     @property
-    def task_names(self) -> tuple[str, ...]:
+    def tasks(self) -> tuple[Task, ...]:
         """Heads of the model, in topology order (= the task index order of the data)."""
-        return parse_topology(self.model.topology).task_names
+        return parse_topology(self.model.topology).tasks
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(task.name for task in self.tasks)
 
 
 def validate(config: ExperimentConfig) -> ExperimentConfig:
@@ -345,29 +351,18 @@ def paper_experiment() -> ExperimentConfig:
     )
 
 
-# The demo's network: the `small` preset made lighter (1.33× faster per step on two CPU cores, see
-# docs/training.md), so that 3,000 steps fit in the 10-minute budget.
-DEMO_MODEL_OVERRIDES = {
-    "stem_widths": (12, 16, 24),
-    "decoder_widths": (16, 8),
-    "tvse_hidden": 16,
-    "se_hidden": 16,
-    "extra_kernels": ((5, 3, 1),),
-}
-
-
 def demo_experiment() -> ExperimentConfig:
     """The embedded default: four tasks synthesised on scikit-image photos, ~10 minutes on 2 CPU cores.
 
-    Departs from the paper for speed on tiny data: lighter widths than `small`, 48² crops,
+    Departs from the paper for speed on tiny data: the `demo` model preset (lighter than `small`), 48² crops,
     batch 8, lr 5e-4 (5× the paper's) with one Adam per head, 3,000 steps, blur kernels scaled
     to the photos' size (4–10 px at a 192-px side), JPEG at quality 10 for training as for
     testing, with JPEG crops on the 8×8 block grid (docs/training.md has the measurements).
     """
     return ExperimentConfig(
         experiment="demo",
-        model_preset="small",
-        model=model_preset("small", topology="R>B>J>H", **DEMO_MODEL_OVERRIDES),
+        model_preset="demo",
+        model=model_preset("demo", topology="R>B>J>H"),
         data=DataConfig(
             source="demo", pattern="BBBHRJJ", batch_size=8, crop=48, crop_align={"jpeg": 8}, val_split="test",
             demo=DemoDataConfig(synthesis={"motion_blur": {"length": [4, 10]}, "jpeg": {"quality": 10}}),

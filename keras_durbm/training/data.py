@@ -4,7 +4,7 @@ A source (`TFRecordData` over `tfrecords_tools` shards, or `ArrayData` over
 in-memory arrays) yields per-replica minibatches, each from one task, in cycles
 of the config's pattern (paper §5.1.2). `distribute_training_data` builds one
 stream per worker with `distribute_datasets_from_function` (each task's shards
-are split between workers: DESIGN §4). The distributed iterator hands
+are split between workers: docs/design.md §4). The distributed iterator hands
 consecutive elements of a worker's stream to its local replicas, so a source
 emits `local replicas` consecutive pieces of the same task per step.
 """
@@ -12,7 +12,6 @@ emits `local replicas` consecutive pieces of the same task per step.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,11 +20,14 @@ from typing import Protocol
 import numpy as np
 import tensorflow as tf
 
-from keras_durbm.evaluate import Pair
-from keras_durbm.tasks import get_task
+from keras_durbm.errors import DataError
+from keras_durbm.image_pairs import Pair
+from keras_durbm.seeding import derive_seed
+from keras_durbm.tasks import Task, get_task
 from keras_durbm.training.config import ExperimentConfig
-from tfrecords_tools.errors import DataError
-from tfrecords_tools.seeding import derive_seed
+from keras_durbm.training.demo import prepare_demo_data
+from tfrecords_tools.manifest import files_by_task
+from tfrecords_tools.pipeline import multitask_dataset, split_pairs
 
 
 class TrainingData(Protocol):
@@ -34,8 +36,8 @@ class TrainingData(Protocol):
     def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
         """Endless per-replica minibatches `{"input", "target": (b, crop, crop, 3), "task": int32 index}`."""
 
-    def validation_pairs(self, task_name: str, limit: int = 0) -> list[Pair]:
-        """Up to `limit` (0: all) whole validation images `(name, input, target)` of a task, in a fixed order."""
+    def validation_pairs(self, task: Task, limit: int = 0) -> list[Pair]:
+        """Up to `limit` (0: all) whole validation pairs of a task, in a fixed order."""
 
 
 def distribute_training_data(strategy: tf.distribute.Strategy, data: TrainingData, config: ExperimentConfig,
@@ -59,12 +61,9 @@ class TFRecordData:
     folder: str
 
     def train_dataset(self, input_context: tf.distribute.InputContext, seed: int) -> tf.data.Dataset:
-        from tfrecords_tools.manifest import files_by_task
-        from tfrecords_tools.pipeline import multitask_dataset
-
         data = self.config.data
-        files = files_by_task(self.folder, split=data.train_split, tasks=self.config.task_names)
-        sizes = {name: data.batch_size_of(name) for name in self.config.task_names}
+        files = files_by_task(self.folder, split=data.train_split, tasks=self.config.tasks)
+        sizes = {task.name: data.batch_size_of(task) for task in self.config.tasks}
         for name, size in sizes.items():
             if size % input_context.num_replicas_in_sync:
                 raise ValueError(f"data.batch_size(s): the global batch of {name} ({size}) must be a multiple of "
@@ -73,17 +72,15 @@ class TFRecordData:
         return multitask_dataset(files, pattern=data.pattern, batch_sizes=sizes, crop=data.crop, seed=seed,
                                  input_context=input_context, crop_align=aligns)
 
-    def validation_pairs(self, task_name: str, limit: int = 0) -> list[Pair]:
-        from keras_durbm.evaluate import tfrecord_pairs
-
+    def validation_pairs(self, task: Task, limit: int = 0) -> list[Pair]:
         split = self.config.data.val_split
         if not split:
             return []
         try:
-            pairs, _ = tfrecord_pairs(self.folder, task_name, split)
-            return list(itertools.islice(pairs, limit or None))
+            pairs, _ = split_pairs(self.folder, task, split, limit=limit or None)
+            return list(pairs)
         except DataError as error:
-            print(f"warning: no {split} images for {task_name}, skipping its validation ({error})", file=sys.stderr)
+            print(f"warning: no {split} images for {task.name}, skipping its validation ({error})", file=sys.stderr)
             return []
 
 
@@ -91,8 +88,6 @@ def make_training_data(config: ExperimentConfig, run_dir: str, *, rank: int = 0,
                        progress: bool = True) -> TFRecordData:
     """The data source of `config.data.source` (synthesising the demo data on the first run)."""
     if config.data.source == "demo":
-        from keras_durbm.training.demo import prepare_demo_data
-
         folder = prepare_demo_data(config, os.path.join(run_dir, "data"), rank=rank, num_workers=num_workers,
                                    progress=progress)
         return TFRecordData(config, folder)
@@ -131,7 +126,7 @@ class ArrayData:
     Args:
         config: the experiment (pattern, batch sizes, crop, task order).
         train: `{task name: (inputs, targets)}`, arrays (N, H, W, 3) float32 in [0, 1], H, W >= crop.
-        validation: `{task name: [(name, input, target), ...]}`.
+        validation: `{task name: [Pair, ...]}`.
     """
 
     config: ExperimentConfig
@@ -140,21 +135,19 @@ class ArrayData:
 
     def task_of(self, seed: int, index: int) -> int:
         """Task index of global minibatch `index`."""
-        names = self.config.task_names
         pattern = self.config.data.pattern
         rng = np.random.default_rng(derive_seed(seed, "cycle", index // len(pattern)))
         order = [pattern[i] for i in rng.permutation(len(pattern))]
-        return names.index(get_task(order[index % len(pattern)]).name)
+        return self.config.task_names.index(get_task(order[index % len(pattern)]).name)
 
     def global_batch(self, seed: int, index: int) -> dict[str, np.ndarray]:
         """Global minibatch `index` as NumPy arrays."""
         task = self.task_of(seed, index)
-        name = self.config.task_names[task]
-        inputs, targets = self.train[name]
+        inputs, targets = self.train[self.config.task_names[task]]
         crop = self.config.data.crop
         rng = np.random.default_rng(derive_seed(seed, "batch", index))
         xs, ys = [], []
-        for i in rng.integers(0, len(inputs), self.config.data.batch_size_of(name)):
+        for i in rng.integers(0, len(inputs), self.config.data.batch_size_of(self.config.tasks[task])):
             h, w = inputs[i].shape[:2]
             top, left = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
             x = inputs[i][top:top + crop, left:left + crop]
@@ -192,7 +185,7 @@ class ArrayData:
         dataset = tf.data.Dataset.counter().map(to_tensors)
         return split_for_local_replicas(dataset, replicas // workers).prefetch(2)
 
-    def validation_pairs(self, task_name: str, limit: int = 0) -> list[Pair]:
-        pairs = list(self.validation.get(task_name, ()))
+    def validation_pairs(self, task: Task, limit: int = 0) -> list[Pair]:
+        pairs = list(self.validation.get(task.name, ()))
         return pairs[:limit] if limit else pairs
 

@@ -1,8 +1,8 @@
 """The embedded default's data: four degradations synthesised on scikit-image's bundled photographs.
 
-No dataset of the paper can be downloaded here (DESIGN §1.8), so `python -m
+No dataset of the paper can be downloaded here (docs/design.md §1.8), so `python -m
 keras_durbm.train` with no arguments degrades natural photographs that ship with
-scikit-image (motion blur, haze by eq. 2, rain streaks by eq. 3, real JPEG) with
+scikit-image (`tfrecords_tools.photos`: motion blur, haze by eq. 2, rain streaks by eq. 3, real JPEG) with
 `tfrecords_tools.synthesis`, writes them as TFRecord shards with
 `convert_synth`, trains on the training photographs and scores the held-out ones.
 """
@@ -13,46 +13,19 @@ import json
 import os
 import time
 
-import numpy as np
-from PIL import Image
-
+from keras_durbm.atomic_files import write_json_atomic
+from keras_durbm.config_tree import to_dict
+from keras_durbm.metrics import protocol_keys
+from keras_durbm.tasks import get_task
 from keras_durbm.training.config import DemoDataConfig, ExperimentConfig
+from tfrecords_tools.converters import convert_synth
+from tfrecords_tools.photos import load_photo
+from tfrecords_tools.writer import WriteConfig
 
 READY_FILE = "demo_data.json"
 
 
-def load_photo(name: str, max_side: int) -> np.ndarray:
-    """A `skimage.data` photograph as uint8 RGB, area-downscaled so its longer side is <= `max_side`.
-
-    Grey images are repeated to three channels, an alpha channel is dropped;
-    `motorcycle` is the left view of `stereo_motorcycle`.
-    """
-    import skimage.data
-
-    if name == "motorcycle":
-        image = skimage.data.stereo_motorcycle()[0]
-    else:
-        loader = getattr(skimage.data, name, None)
-        if loader is None or not callable(loader):
-            raise ValueError(f"data.demo: {name!r} is not an image of skimage.data")
-        image = loader()
-    image = np.asarray(image)
-    if image.dtype == bool or image.dtype != np.uint8:
-        raise ValueError(f"data.demo: skimage.data.{name} is {image.dtype}, expected a uint8 photograph")
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    image = image[..., :3]
-    h, w = image.shape[:2]
-    scale = max_side / max(h, w)
-    if scale < 1:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
-    return np.ascontiguousarray(image)
-
-
 def _ready_record(config: ExperimentConfig) -> dict:
-    from keras_durbm.config import to_dict
-
     return {"demo": to_dict(config.data.demo), "tasks": list(config.task_names), "crop": config.data.crop,
             "splits": [config.data.train_split, config.data.val_split]}
 
@@ -81,36 +54,39 @@ def prepare_demo_data(config: ExperimentConfig, folder: str, *, rank: int = 0, n
         with open(ready_path, encoding="utf-8") as handle:
             if json.load(handle) == json.loads(json.dumps(expected)):
                 return folder
-    from tfrecords_tools.converters import convert_synth
-    from tfrecords_tools.manifest import write_json_atomic
-
     demo: DemoDataConfig = config.data.demo
     os.makedirs(folder, exist_ok=True)
-    train = {name: load_photo(name, demo.max_side) for name in demo.train_photos}
-    held_out = {name: load_photo(name, demo.max_side) for name in demo.held_out_photos}
-    for task in config.task_names:
-        params = dict(demo.synthesis.get(task, {}))
+    train = {name: _photo(name, demo.max_side) for name in demo.train_photos}
+    held_out = {name: _photo(name, demo.max_side) for name in demo.held_out_photos}
+    for task in config.tasks:
+        params = dict(demo.synthesis.get(task.name, {}))
         convert_synth(train, folder, task=task, split=config.data.train_split, seed=demo.seed,
-                      variants=demo.variants, params=params, min_size=config.data.crop, min_shards=num_workers,
-                      overwrite=True, progress=progress)
+                      variants=demo.variants, params=params,
+                      write=WriteConfig(min_size=config.data.crop, min_shards=num_workers, overwrite=True,
+                                        progress=progress))
         if config.data.val_split:
-            params.update(demo.held_out_synthesis.get(task, {}))
+            params.update(demo.held_out_synthesis.get(task.name, {}))
             convert_synth(held_out, folder, task=task, split=config.data.val_split, seed=demo.seed + 1,
-                          variants=1, params=params, min_size=1, overwrite=True, progress=progress)
+                          variants=1, params=params, write=WriteConfig(min_size=1, overwrite=True, progress=progress))
     write_json_atomic(ready_path, json.loads(json.dumps(expected)))
     return folder
 
 
+def _photo(name: str, max_side: int):
+    try:
+        return load_photo(name, max_side)
+    except ValueError as error:
+        raise ValueError(f"data.demo: {error}") from None
+
+
 def closing_note(summary: dict) -> str:
     """The demo's last words: how much the restored output beats the degraded input, per task."""
-    from keras_durbm.training.validation import protocol_keys
-
     evaluation = summary.get("evaluation") or {}
     if not evaluation:
         return "no held-out evaluation was run"
     parts = []
     for task, result in evaluation.items():
-        p, s = protocol_keys(task)
+        p, s = protocol_keys(get_task(task))
         parts.append(f"{task} {result['restored'][p] - result['input'][p]:+.2f} dB / "
                      f"{result['restored'][s] - result['input'][s]:+.4f} SSIM")
     verdict = "beats" if summary.get("beats_input") else "does NOT beat"

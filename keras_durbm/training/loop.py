@@ -1,4 +1,4 @@
-"""One training run, start to end: the custom distributed loop of `python -m keras_durbm.train` (DESIGN §1.7).
+"""One training run, start to end: the custom distributed loop of `python -m keras_durbm.train` (docs/design.md §1.7).
 
 Run folder layout (`run_dir`):
     config.yaml        the effective config (rewritten on every start)
@@ -25,9 +25,10 @@ import time
 import tensorflow as tf
 import yaml
 
-from keras_durbm.config import dump_yaml, to_dict
+from keras_durbm.atomic_files import write_json_atomic
+from keras_durbm.config_tree import dump_yaml, to_dict
 from keras_durbm.image_io import write_image
-from keras_durbm.models import MODEL_FILENAME, save_durbm
+from keras_durbm.models.saving import MODEL_FILENAME, save_durbm
 from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint
 from keras_durbm.training.config import ExperimentConfig
 from keras_durbm.training.data import TrainingData, distribute_training_data, make_training_data
@@ -43,7 +44,6 @@ from keras_durbm.training.summaries import (
 )
 from keras_durbm.training.trainer import Trainer
 from keras_durbm.training.validation import before_after_rows, crop_pairs, evaluate_tasks, stack_rows
-from tfrecords_tools.manifest import write_json_atomic
 
 CONFIG_FILENAME = "config.yaml"
 SUMMARY_FILENAME = "summary.json"
@@ -141,7 +141,7 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
     val_pairs = {}
     if chief and logging.eval_every:
         val_pairs = {t: crop_pairs(data.validation_pairs(t, logging.eval_images), logging.eval_max_side)
-                     for t in trainer.task_names}
+                     for t in trainer.tasks}
     tracker = LossTracker(trainer.task_names)
     stop_signal = ""
     eval_seconds = 0.0
@@ -229,7 +229,7 @@ def finish(trainer: Trainer, data: TrainingData, run_dir: str, summaries: Summar
     logging = trainer.config.logging
     model_path = os.path.join(run_dir, MODEL_FILENAME)
     save_durbm(trainer.model, model_path)
-    pairs = {t: data.validation_pairs(t, logging.final_eval_images) for t in trainer.task_names}
+    pairs = {t: data.validation_pairs(t, logging.final_eval_images) for t in trainer.tasks}
     out = {"model_path": model_path, "evaluation": {}, "beats_input": None, "grid_path": ""}
     if any(pairs.values()):
         evaluation = evaluate_tasks(trainer.model, pairs)

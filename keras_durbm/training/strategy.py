@@ -1,4 +1,4 @@
-"""Builds the `tf.distribute` strategy of a run (DESIGN §4: a custom loop, never `model.fit`).
+"""Builds the `tf.distribute` strategy of a run (docs/design.md §4: a custom loop, never `model.fit`).
 
 Must run before TensorFlow creates its devices (before any op): splitting the CPU
 into logical devices and choosing mixed precision both happen here.

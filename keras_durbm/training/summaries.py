@@ -14,7 +14,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from keras_durbm.training.validation import protocol_keys
+from keras_durbm.metrics import protocol_keys
+from keras_durbm.pixels import to_uint8
+from keras_durbm.tasks import get_task
 
 
 def _plugin_metadata(plugin: str) -> bytes:
@@ -47,7 +49,7 @@ class Summaries:
             return
         with self._writer.as_default(step=step):
             for name, image in images.items():
-                pixels = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+                pixels = to_uint8(image)
                 # The images plugin reads [width, height, encoded image...] as strings.
                 tensor = tf.stack([tf.as_string(pixels.shape[1]), tf.as_string(pixels.shape[0]),
                                    tf.io.encode_png(pixels)])
@@ -77,7 +79,7 @@ def evaluation_line(results: Mapping[str, dict]) -> str:
     """One line: `haze 21.3→27.9 dB 0.812→0.951 | …` (input → restored, protocol colour space)."""
     parts = []
     for task, result in results.items():
-        p, s = protocol_keys(task)
+        p, s = protocol_keys(get_task(task))
         before = result.get("input", {})
         parts.append(f"{task} {before.get(p, float('nan')):.2f}→{result['restored'][p]:.2f} dB "
                      f"{before.get(s, float('nan')):.4f}→{result['restored'][s]:.4f}")
@@ -110,7 +112,7 @@ def format_summary(summary: Mapping) -> str:
         row = f"{task:12s} {summary['batches'].get(task, 0):8d} {loss:8.4f}"
         if task in evaluation:
             result = evaluation[task]
-            p, s = protocol_keys(task)
+            p, s = protocol_keys(get_task(task))
             before, after = result["input"], result["restored"]
             row += (f" | {p.split('_')[1].upper():5s} {before[p]:10.2f} {before[s]:7.4f} | {after[p]:13.2f} "
                     f"{after[s]:7.4f} | {after[p] - before[p]:+8.2f} {after[s] - before[s]:+8.4f} {result['n']:3d}")
@@ -135,7 +137,7 @@ def format_summary(summary: Mapping) -> str:
 def beats_input(evaluation: Mapping[str, dict]) -> bool:
     """True when, on every task, the restored output scores higher than the input in PSNR and SSIM."""
     for task, result in evaluation.items():
-        p, s = protocol_keys(task)
+        p, s = protocol_keys(get_task(task))
         if not (result["restored"][p] > result["input"][p] and result["restored"][s] > result["input"][s]):
             return False
     return bool(evaluation)

@@ -1,4 +1,4 @@
-"""The distributed train step: one compiled step per head, run with `strategy.run` (DESIGN §1.7, §4).
+"""The distributed train step: one compiled step per head, run with `strategy.run` (docs/design.md §1.7, §4).
 
 A minibatch of task T goes through `head_model(model, T)`, so only the encoder,
 the blocks below T and T's decoder run and receive gradients. The per-image loss
@@ -14,7 +14,8 @@ import keras
 import tensorflow as tf
 
 from keras_durbm.losses import restoration_loss
-from keras_durbm.models import build_durbm, head_model
+from keras_durbm.models.network import build_durbm, head_model
+from keras_durbm.tasks import Task
 from keras_durbm.training.config import ExperimentConfig
 from keras_durbm.training.optimizer import make_optimizer
 from keras_durbm.training.schedule import PlateauSchedule
@@ -43,6 +44,7 @@ class Trainer:
     def __init__(self, config: ExperimentConfig, strategy: tf.distribute.Strategy):
         self.config = config
         self.strategy = strategy
+        self.tasks = config.tasks
         self.task_names = config.task_names
         with strategy.scope():
             keras.utils.set_random_seed(config.runtime.seed)
@@ -59,7 +61,7 @@ class Trainer:
                 self.optimizers = dict.fromkeys(self.task_names, shared)
         self.schedule = PlateauSchedule(config.schedule, config.optimizer.learning_rate)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self._steps = {name: self._make_step(name) for name in self.task_names}
+        self._steps = {task.name: self._make_step(task) for task in config.tasks}
 
     @property
     def optimizer(self) -> keras.optimizers.Optimizer:
@@ -84,12 +86,12 @@ class Trainer:
         for optimizer in {id(o): o for o in self.optimizers.values()}.values():
             optimizer.learning_rate.assign(rate)
 
-    def _make_step(self, task_name: str):
-        head = head_model(self.model, task_name)
+    def _make_step(self, task: Task):
+        head = head_model(self.model, task.name)
         variables = head.trainable_variables
-        global_batch = self.config.data.batch_size_of(task_name)
-        weight = self.config.loss.weight_of(task_name)
-        optimizer = self.optimizers[task_name]
+        global_batch = self.config.data.batch_size_of(task)
+        weight = self.config.loss.weight_of(task)
+        optimizer = self.optimizers[task.name]
 
         def replica_step(batch, stop):
             with tf.GradientTape() as tape:

@@ -1,13 +1,11 @@
-"""Fixtures of the export tests: the trained tiny network and its export (see export_test_utils)."""
+"""Fixtures of the export tests: the trained tiny network and its export (see tests/support/exports.py)."""
 
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # conftests are not on sys.path by themselves
-from export_test_utils import exported_dir, trained_tiny_path  # noqa: E402
+from tests.support.exports import exported_dir, trained_tiny_path
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +36,7 @@ def parity_images() -> list:
     """The report's parity photographs (odd sizes) as float32 in [0, 1]."""
     import numpy as np
 
-    from export.calibration import PARITY_PHOTOS, bundled_photos
+    from export.calibration import PARITY_PHOTOS
+    from tfrecords_tools.photos import load_photos
 
-    return [p.astype(np.float32) / np.float32(255.0) for _, p in bundled_photos(PARITY_PHOTOS, 48)]
+    return [p.astype(np.float32) / np.float32(255.0) for _, p in load_photos(PARITY_PHOTOS, 48)]

@@ -11,7 +11,8 @@ from export import bundle
 from export.__main__ import main
 from export.parity import ParityRow, compare, float_psnr, format_table
 from export.tflite import VARIANTS
-from keras_durbm.config import model_preset, to_dict
+from keras_durbm.config_tree import to_dict
+from keras_durbm.model_config import model_preset
 
 
 def leftovers(folder) -> list[str]:
@@ -60,13 +61,15 @@ def run_cli(args, capsys):
 
 
 def test_a_folder_that_is_not_a_trained_model_is_refused(tmp_path, capsys):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "notes.txt").write_text("no model here")
-    (tmp_path / "bad.keras").write_bytes(b"not a zip archive")
-    for model in (tmp_path / "run", tmp_path / "bad.keras", tmp_path / "missing.keras"):
+    # The models lie in a folder of their own: an output inside a model's folder is refused for that reason.
+    models = tmp_path / "models"
+    (models / "run").mkdir(parents=True)
+    (models / "run" / "notes.txt").write_text("no model here")
+    (models / "bad.keras").write_bytes(b"not a zip archive")
+    for model in (models / "run", models / "bad.keras", models / "missing.keras"):
         code, err = run_cli(["--model", str(model), "--out", str(tmp_path / "out"), "--no-progress"], capsys)
         assert code == 2 and str(model) in err and "error:" in err
-    assert sorted(os.listdir(tmp_path)) == ["bad.keras", "run"]
+    assert os.listdir(tmp_path) == ["models"] and sorted(os.listdir(models)) == ["bad.keras", "run"]
 
 
 def test_unknown_heads_are_refused_with_the_models_heads(trained_model_path, tmp_path, capsys):
@@ -122,14 +125,14 @@ def test_a_failure_mid_export_leaves_nothing_behind(random_tiny, tmp_path, monke
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(saved_model, "export_head", half_then_fail)
-    options = bundle.ExportOptions(formats=("savedmodel",), parity=False)
+    options = bundle.ExportConfig(formats=("savedmodel",), parity=False)
     with pytest.raises(RuntimeError, match="disk on fire"):
         bundle.export_bundle(random_tiny, str(tmp_path / "out"), options, progress=False)
     assert os.listdir(tmp_path) == []
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("the previous export")
     with pytest.raises(RuntimeError, match="disk on fire"):
-        bundle.export_bundle(random_tiny, str(tmp_path / "out"), bundle.ExportOptions(
+        bundle.export_bundle(random_tiny, str(tmp_path / "out"), bundle.ExportConfig(
             formats=("savedmodel",), parity=False, overwrite=True), progress=False)
     assert os.listdir(tmp_path) == ["out"] and os.listdir(tmp_path / "out") == ["keep.txt"]
 
@@ -146,7 +149,7 @@ def test_overwrite_replaces_the_previous_export_only_when_the_new_one_is_complet
     monkeypatch.setattr(saved_model, "export_head", marker)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.txt").write_text("previous")
-    bundle.export_bundle(random_tiny, str(tmp_path / "out"), bundle.ExportOptions(
+    bundle.export_bundle(random_tiny, str(tmp_path / "out"), bundle.ExportConfig(
         formats=("savedmodel",), parity=False, overwrite=True), progress=False)
     assert sorted(os.listdir(tmp_path / "out")) == ["model_config.yaml", "report.json", "serving"]
     assert sorted(os.listdir(tmp_path / "out" / "serving")) == ["batching_parameters.txt", "haze", "models.config", "rain"]

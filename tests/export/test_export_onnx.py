@@ -6,10 +6,11 @@ import numpy as np
 import onnx
 import pytest
 
-from export import onnx as onnx_export
-from export import signatures as sig
+from export import onnx_export
+from export import signature_names as sig
 from keras_durbm.inference import head_runner, restore_with
-from keras_durbm.models import min_input_size
+from keras_durbm.model_config import min_input_size
+from keras_durbm.tasks import get_task
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,6 @@ def test_onnxruntime_matches_keras_at_any_size(onnx_paths, trained_model, shape,
     min_size = min_input_size(trained_model.config)
     for head, path in onnx_paths.items():
         got = onnx_export.OnnxRunner(path)(images)
-        expected = np.stack([restore_with(head_runner(trained_model, head), x, min_size=min_size) for x in images])
+        expected = np.stack([restore_with(head_runner(trained_model, get_task(head)), x, min_size=min_size) for x in images])
         assert got.shape == images.shape
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)

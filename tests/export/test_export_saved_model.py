@@ -12,14 +12,16 @@ import tensorflow as tf
 from PIL import Image
 
 from export import saved_model, serving_config
-from export import signatures as sig
+from export import signature_names as sig
 from keras_durbm.inference import head_runner, restore_with
-from keras_durbm.metrics import to_uint8
-from keras_durbm.models import count_parameters, head_model, min_input_size
+from keras_durbm.model_config import min_input_size
+from keras_durbm.models import count_parameters, head_model
+from keras_durbm.pixels import to_uint8
+from keras_durbm.tasks import get_task
 
 
 def keras_restore(model, head, image):
-    return restore_with(head_runner(model, head), image, min_size=min_input_size(model.config))
+    return restore_with(head_runner(model, get_task(head)), image, min_size=min_input_size(model.config))
 
 
 @pytest.fixture(scope="module")

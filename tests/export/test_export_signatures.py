@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from export import signatures as sig
 from keras_durbm.inference import pad_to_multiple
-from keras_durbm.metrics import to_uint8
+from keras_durbm.pixels import to_uint8
 
 
 @pytest.mark.parametrize("size", range(1, 10))
@@ -43,15 +43,15 @@ def test_restore_any_size_pads_like_inference_and_crops_back(height, width, rng)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5)
 
 
-def test_to_uint8_rounds_like_the_project_metrics():
+def test_graph_to_uint8_rounds_like_pixels_to_uint8():
     # Values on and around the rounding boundaries (k + 0.5) / 255, and out of range.
     k = np.arange(256)
     values = np.concatenate([(k + 0.5) / 255, k / 255, (k + 0.5) / 255 + 1e-9, [-0.3, 1.7]]).astype(np.float32)
-    got = sig.to_uint8(tf.constant(values)).numpy()
+    got = sig.graph_to_uint8(tf.constant(values)).numpy()
     np.testing.assert_array_equal(got, to_uint8(values))
 
 
-def test_from_uint8_divides_like_read_image():
+def test_graph_to_float_divides_like_read_image():
     pixels = np.arange(256, dtype=np.uint8)
-    np.testing.assert_array_equal(sig.from_uint8(tf.constant(pixels)).numpy(),
+    np.testing.assert_array_equal(sig.graph_to_float(tf.constant(pixels)).numpy(),
                                   pixels.astype(np.float32) / np.float32(255.0))

@@ -8,8 +8,8 @@ import pytest
 import tifffile
 from PIL import Image, ImageOps
 
+from keras_durbm.errors import BadImageError
 from keras_durbm.image_io import ImageExtras, apply_orientation, read_image, write_image
-from tfrecords_tools.errors import BadImageError
 
 
 def pixels(path):

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from restore_test_utils import tiny_model
 
 from keras_durbm.inference import (
     auto_tile,
@@ -13,7 +12,10 @@ from keras_durbm.inference import (
     tile_starts,
     tile_window,
 )
-from keras_durbm.models import head_model, min_input_size
+from keras_durbm.model_config import min_input_size
+from keras_durbm.models import head_model
+from keras_durbm.tasks import get_task
+from tests.support.tiny_models import tiny_model
 
 
 @pytest.mark.parametrize("shape, multiple, min_size, padded", [
@@ -96,28 +98,28 @@ def test_restore_matches_padding_the_head_by_hand(rng):
     image = rng.random((13, 22, 3)).astype(np.float32)
     padded = np.pad(image, [(0, 3), (0, 2), (0, 0)], mode="reflect")  # to 16 x 24
     expected = np.clip(np.asarray(head_model(model, "haze")(padded[None], training=False))[0, :13, :22], 0, 1)
-    out = restore(model, image, "haze")
+    out = restore(model, image, get_task("haze"))
     assert out.shape == image.shape and out.dtype == np.float32
     np.testing.assert_allclose(out, expected, atol=1e-5)
-    np.testing.assert_array_equal(restore(model, image, "H"), out)  # task letters work too
+    np.testing.assert_array_equal(restore(model, image, get_task("H")), out)  # task letters work too
     assert 0.0 <= out.min() and out.max() <= 1.0
 
 
 def test_small_images_are_padded_up_to_the_minimum_size(rng):
     model = tiny_model()
-    assert restore(model, rng.random((3, 5, 3)).astype(np.float32), "rain").shape == (3, 5, 3)
+    assert restore(model, rng.random((3, 5, 3)).astype(np.float32), get_task("rain")).shape == (3, 5, 3)
 
 
 def test_tiles_cover_the_image_and_a_large_tile_equals_whole(rng):
     model = tiny_model()
     image = rng.random((20, 28, 3)).astype(np.float32)
-    whole = restore(model, image, "rain")
-    np.testing.assert_array_equal(restore(model, image, "rain", tile=32), whole)
-    tiled = restore(model, image, "rain", tile=12, overlap=4, batch_size=4)
+    whole = restore(model, image, get_task("rain"))
+    np.testing.assert_array_equal(restore(model, image, get_task("rain"), tile=32), whole)
+    tiled = restore(model, image, get_task("rain"), tile=12, overlap=4, batch_size=4)
     assert tiled.shape == whole.shape and np.isfinite(tiled).all()
     # Auto-tiling above the pixel budget is the same as asking for the budget's tile.
-    np.testing.assert_array_equal(restore(model, image, "rain", max_pixels=16 * 16),
-                                  restore(model, image, "rain", tile=16, overlap=4))
+    np.testing.assert_array_equal(restore(model, image, get_task("rain"), tile_above=16 * 16),
+                                  restore(model, image, get_task("rain"), tile=16, overlap=4))
     assert auto_tile(20, 28, 16 * 16) == 16 and auto_tile(20, 28, 10_000) is None
 
 
@@ -125,19 +127,19 @@ def test_restore_errors_name_heads_and_ranges(rng):
     model = tiny_model()
     image = rng.random((8, 8, 3)).astype(np.float32)
     with pytest.raises(KeyError, match="heads: rain, motion_blur, haze"):
-        restore(model, image, "jpeg")
+        restore(model, image, get_task("jpeg"))
     with pytest.raises(KeyError, match="unknown task 'fog'"):
-        restore(model, image, "fog")
+        restore(model, image, get_task("fog"))
     with pytest.raises(TypeError, match="divide uint8 images by 255"):
-        restore(model, (image * 255).astype(np.uint8), "haze")
+        restore(model, (image * 255).astype(np.uint8), get_task("haze"))
     with pytest.raises(ValueError, match=r"\[0, 255\] image"):
-        restore(model, image * 255, "haze")
+        restore(model, image * 255, get_task("haze"))
     with pytest.raises(ValueError, match="overlap"):
-        restore(model, rng.random((30, 30, 3)).astype(np.float32), "haze", tile=12, overlap=8)
+        restore(model, rng.random((30, 30, 3)).astype(np.float32), get_task("haze"), tile=12, overlap=8)
 
 
 def test_min_input_size_is_respected_by_tiles(rng):
     model = tiny_model()
     assert min_input_size(model.config) == 8
-    out = restore(model, rng.random((30, 9, 3)).astype(np.float32), "haze", tile=4, overlap=0)
+    out = restore(model, rng.random((30, 9, 3)).astype(np.float32), get_task("haze"), tile=4, overlap=0)
     assert out.shape == (30, 9, 3)

@@ -1,11 +1,10 @@
-"""Each layer against its NumPy reference (tests/numpy_reference.py) and the shared layer checks."""
+"""Each layer against its NumPy reference (tests/support/numpy_reference.py) and the shared layer checks:
+the project's own round trips, Keras's layer harness, and every per-layer dtype policy."""
 
 import keras
 import numpy as np
-import numpy_reference as ref
 import pytest
 import tensorflow as tf
-from layer_checks import run_layer_test
 
 from keras_durbm.layers import (
     DuRBM,
@@ -16,6 +15,8 @@ from keras_durbm.layers import (
     TVSqueezeExcitation,
     total_variation,
 )
+from tests.support import numpy_reference as ref
+from tests.support.layer_harness import check_dtype_policies, run_keras_layer_test, run_layer_test
 
 F32_TOL = dict(rtol=2e-5, atol=2e-6)  # float32 layers vs float64 references
 
@@ -62,8 +63,9 @@ def test_total_variation_matches_eq6(rng, shape):
     np.testing.assert_allclose(np.asarray(total_variation(x, 3)), ref.total_variation(x, 3), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.tensorflow_only
 def test_total_variation_beta3_has_no_pow_op():
-    """|d|**3 is written |d|·d² so a full-int8 TFLite model quantizes it (DESIGN §4)."""
+    """|d|**3 is written |d|·d² so a full-int8 TFLite model quantizes it (docs/design.md §4)."""
     fn = tf.function(lambda x: total_variation(x, 3)).get_concrete_function(tf.TensorSpec([1, 8, 8, 2]))
     op_types = {op.type for op in fn.graph.get_operations()}
     assert "Pow" not in op_types and "Abs" in op_types
@@ -118,6 +120,7 @@ def test_reflect_pad_matches_np_pad(rng, pad, hw):
     np.testing.assert_array_equal(np.asarray(out), np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), "reflect"))
 
 
+@pytest.mark.tensorflow_only
 def test_reflect_pad_with_unknown_size_in_graph(rng):
     """The slices work when H and W are only known at run time (serving, TFLite with dynamic shapes)."""
     fn = tf.function(ReflectPad2D((2, 1)), input_signature=[tf.TensorSpec([None, None, None, 3])])
@@ -180,3 +183,36 @@ def test_durbm_rejects_wrong_widths():
     layer = DuRBM(8, 6)
     with pytest.raises(ValueError, match="res must have 6 channels"):
         layer([keras.Input((4, 4, 8)), keras.Input((8, 8, 5))])
+
+
+def _harness_cases(rng):
+    x = rng.random((2, 16, 16, 8)).astype("float32")
+    res = rng.random((2, 32, 32, 8)).astype("float32")
+    durbm = dict(channels=8, res_channels=8, k1=3, k2=3, dilation=2, tvse_hidden=4, se_hidden=4)
+    return [
+        (TVSqueezeExcitation, dict(hidden=4), x, (2, 16, 16, 8), 4),
+        (TVSqueezeExcitation, dict(hidden=4, squeeze="tv"), x, (2, 16, 16, 8), 4),
+        (ResidualAttentionBlock, dict(hidden=4), x, (2, 16, 16, 8), 6),
+        (ResidualAttentionBlock, dict(hidden=4, squeeze="none"), x, (2, 16, 16, 8), 2),
+        (ReflectConv2D, dict(filters=6, kernel_size=3, dilation_rate=2), x, (2, 16, 16, 6), 2),
+        (ReflectConv2D, dict(filters=6, kernel_size=5, strides=2), x, (2, 8, 8, 6), 2),
+        (ReflectPad2D, dict(padding=2), x, (2, 20, 20, 8), 0),
+        (PixelShuffle, dict(scale=2), x, (2, 32, 32, 2), 0),
+        (DuRBM, durbm, (x, res), ((2, 16, 16, 8), (2, 32, 32, 8)), 22),
+        (DuRBM, {**durbm, "fusion": False}, (x, res), ((2, 16, 16, 8), (2, 32, 32, 8)), 20),
+    ]
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_every_public_layer_passes_the_keras_layer_harness(case):
+    """keras-hub's standard: config and serialization round trips, a compiled training step, mixed_float16."""
+    layer_cls, kwargs, inputs, shape, trainable = _harness_cases(np.random.default_rng(case))[case]
+    run_keras_layer_test(layer_cls, kwargs, inputs, shape, trainable)
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_every_public_layer_computes_in_its_dtype_policy(case):
+    """Sub-layers take the layer's policy: mixed_float16/bfloat16 and float16/bfloat16 run, compute in the
+    policy's dtype (no half x float32 multiplication, no silent float32) and stay close to float32."""
+    layer_cls, kwargs, inputs, _, _ = _harness_cases(np.random.default_rng(case))[case]
+    check_dtype_policies(layer_cls, kwargs, list(inputs) if isinstance(inputs, tuple) else inputs)

@@ -8,8 +8,19 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from keras_durbm import metrics
+from keras_durbm.pixels import to_uint8
+from keras_durbm.tasks import get_task
 
 TOL = 1e-6
+# OpenCV's published fixed-point BT.601 luma (imgproc, color_yuv: R2Y, G2Y, B2Y with yuv_shift = 14):
+# Y = (R·4899 + G·9617 + B·1868 + 2**13) >> 14, the authors' cv2.COLOR_RGB2YCR_CB on uint8 images.
+OPENCV_R2Y, OPENCV_G2Y, OPENCV_B2Y, OPENCV_SHIFT = 4899, 9617, 1868, 14
+
+
+def opencv_luma(image: np.ndarray) -> np.ndarray:
+    """OpenCV's 8-bit RGB -> Y in integer arithmetic, written from its published constants."""
+    r, g, b = (image[..., c].astype(np.int64) for c in range(3))
+    return (r * OPENCV_R2Y + g * OPENCV_G2Y + b * OPENCV_B2Y + (1 << (OPENCV_SHIFT - 1))) >> OPENCV_SHIFT
 
 
 def noisy_pair(rng, shape=(23, 31, 3), noise=25):
@@ -36,10 +47,22 @@ def test_y_psnr_and_ssim_match_skimage_on_rgb2ycbcr(rng):
                - structural_similarity(y_target, y_restored, data_range=255)) < TOL
 
 
+def test_opencv_luma_equals_opencvs_fixed_point_formula_on_every_colour():
+    """All 2**24 RGB colours against the integer formula with OpenCV's published coefficients."""
+    g, b = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    for red in range(256):
+        colours = np.stack([np.full_like(g, red), g, b], axis=-1).astype(np.uint8)
+        np.testing.assert_array_equal(metrics.rgb_to_y(colours, luma="opencv"), opencv_luma(colours),
+                                      err_msg=f"R={red}")
+    assert (OPENCV_R2Y + OPENCV_G2Y + OPENCV_B2Y) == 1 << OPENCV_SHIFT  # white stays 255
+    np.testing.assert_allclose(np.array([OPENCV_R2Y, OPENCV_G2Y, OPENCV_B2Y]) / 2**OPENCV_SHIFT,
+                               [0.299, 0.587, 0.114], atol=1e-4)  # the BT.601 weights
+
+
 def test_default_y_is_the_authors_full_range_luma(rng):
     """The default scores Y as the authors' test code did (OpenCV's rounded 0.299 R + 0.587 G + 0.114 B)."""
     restored, target = noisy_pair(rng)
-    y_restored, y_target = (metrics.rgb_to_y(im, luma="opencv") for im in (restored, target))
+    y_restored, y_target = (opencv_luma(im).astype(np.float64) for im in (restored, target))
     assert abs(metrics.psnr(restored, target, colour="y")
                - peak_signal_noise_ratio(y_target, y_restored, data_range=255)) < TOL
     assert abs(metrics.ssim(restored, target, colour="y")
@@ -96,20 +119,20 @@ def test_float_images_are_rejected_so_the_wrong_range_cannot_be_scored(rng):
     with pytest.raises(TypeError, match="uint8"):
         metrics.ssim(as_unit[0], target)
     # The supported path scores the same images as skimage does on uint8.
-    quantised = metrics.to_uint8(as_unit[0]), metrics.to_uint8(as_unit[1])
+    quantised = to_uint8(as_unit[0]), to_uint8(as_unit[1])
     assert abs(metrics.psnr(*quantised, colour="rgb") - peak_signal_noise_ratio(target, restored,
                                                                                 data_range=255)) < TOL
 
 
 def test_to_uint8_clips_rounds_and_rejects_wrong_ranges():
     values = np.array([-0.3, 0.0, 0.4 / 255, 0.6 / 255, 0.5, 1.0, 1.7])
-    np.testing.assert_array_equal(metrics.to_uint8(values), [0, 0, 0, 1, 128, 255, 255])
+    np.testing.assert_array_equal(to_uint8(values), [0, 0, 0, 1, 128, 255, 255])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        metrics.to_uint8(np.array([0.0, 200.0]))  # a [0, 255] image in float
+        to_uint8(np.array([0.0, 200.0]))  # a [0, 255] image in float
     with pytest.raises(TypeError, match="float"):
-        metrics.to_uint8(np.array([0, 255], np.uint8))
+        to_uint8(np.array([0, 255], np.uint8))
     with pytest.raises(ValueError, match="NaN"):
-        metrics.to_uint8(np.array([np.nan]))
+        to_uint8(np.array([np.nan]))
 
 
 def test_shape_and_size_errors_say_what_was_expected(rng):
@@ -126,16 +149,18 @@ def test_shape_and_size_errors_say_what_was_expected(rng):
 
 def test_score_returns_the_protocol_and_extra_colour_spaces(rng):
     restored, target = noisy_pair(rng)
-    haze = metrics.score(restored, target, "haze")
+    haze = metrics.score(restored, target, get_task("haze"))
     assert set(haze) == {"psnr_rgb", "ssim_rgb"}
-    blur = metrics.score(restored, target, "B", crop_border=2)
+    blur = metrics.score(restored, target, get_task("B"), crop_border=2)
     assert list(blur) == ["psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"]
     assert blur["psnr_rgb"] == metrics.psnr(restored, target, colour="rgb", crop_border=2)
     assert blur["ssim_y"] == metrics.ssim(restored, target, colour="y", crop_border=2)
-    assert set(metrics.score(restored, target, "rain")) == {"psnr_y", "ssim_y"}
+    assert set(metrics.score(restored, target, get_task("rain"))) == {"psnr_y", "ssim_y"}
+    assert metrics.protocol_keys(get_task("haze")) == ("psnr_rgb", "ssim_rgb")
+    assert metrics.protocol_keys(get_task("motion_blur")) == ("psnr_y", "ssim_y")
 
 
 def test_protocol_text_names_colour_space_and_crop():
-    assert "RGB [paper protocol]" in metrics.protocol_text("haze")
-    text = metrics.protocol_text("motion_blur", crop_border=4, luma="opencv")
+    assert "RGB [paper protocol]" in metrics.protocol_text(get_task("haze"))
+    text = metrics.protocol_text(get_task("motion_blur"), crop_border=4, luma="opencv")
     assert "Y (ITU-R BT.601, OpenCV" in text and "RGB [also reported]" in text and "crop border 4" in text

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from keras_durbm import model as model_cli
+from keras_durbm import model_card as model_cli
 from keras_durbm.models.cost import multiply_adds
 
 

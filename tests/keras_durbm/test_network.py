@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_durbm.config import model_preset
+from keras_durbm.losses import restoration_loss
+from keras_durbm.model_config import min_input_size, model_preset
 from keras_durbm.models import (
     build_durbm,
     count_parameters,
     count_weight_layers,
     head_model,
     load_durbm,
-    min_input_size,
     save_durbm,
 )
 
@@ -44,7 +44,7 @@ def durbm(cfg, kernels):
 
 
 def expected_parameters(cfg):
-    """Parameter count of the whole network from DESIGN §1.2–1.5, layer by layer."""
+    """Parameter count of the whole network from docs/design.md §1.2–1.5, layer by layer."""
     w1, w2, w3 = cfg.stem_widths
     d1, d2 = cfg.decoder_widths
     encoder = conv(3, 3, w1) + conv(3, w1, w2) + conv(3, w2, w3) + sum(durbm(cfg, k) for k in cfg.shared_kernels)
@@ -155,18 +155,23 @@ def test_load_errors_name_the_file(tmp_path):
         load_durbm(str(bad))
 
 
-def test_every_weight_on_a_heads_path_gets_a_gradient(tiny):
-    """A batch of task T trains the encoder, the blocks below T and T's decoder — and nothing else."""
-    x = tf.constant(np.random.default_rng(3).random((2, 16, 16, 3), dtype=np.float32))
-    target = tf.constant(np.random.default_rng(4).random((2, 16, 16, 3), dtype=np.float32))
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize("loss_name", ["l1", "restoration"])
+def test_every_weight_on_a_heads_path_gets_a_gradient(tiny, loss_name):
+    """A batch of task T trains the encoder, the blocks below T and T's decoder — and nothing else — with a
+    plain L1 and with the training loss (SSIM + L1; its SSIM needs 11x11 images)."""
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.random((2, 16, 16, 3), dtype=np.float32))
+    target = tf.constant(rng.random((2, 16, 16, 3), dtype=np.float32))
     all_weights = {id(w): w.path for w in tiny.trainable_weights}
     for task in tiny.task_names:
         head = head_model(tiny, task)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(head(x) - target))
+            restored = head(x, training=True)
+            loss = tf.reduce_mean(tf.abs(restored - target)) if loss_name == "l1" else restoration_loss(restored, target)
         grads = tape.gradient(loss, head.trainable_weights)
         on_path = {id(w) for w in head.trainable_weights}
-        for w, g in zip(head.trainable_weights, grads):
+        for w, g in zip(head.trainable_weights, grads, strict=True):
             assert g is not None and float(tf.reduce_max(tf.abs(g))) > 0, f"{task}: no gradient for {w.path}"
         off_path = [all_weights[i] for i in all_weights if i not in on_path]
         other_decoders = [p for p in off_path if "decoder" in p]

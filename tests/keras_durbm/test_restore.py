@@ -7,12 +7,13 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from restore_test_utils import reuse_loaded_tiny_model, tiny_model, tiny_model_path
 
 from keras_durbm.image_io import read_image
 from keras_durbm.inference import restore
-from keras_durbm.metrics import to_uint8
+from keras_durbm.pixels import to_uint8
 from keras_durbm.restore import main
+from keras_durbm.tasks import HAZE, RAIN
+from tests.support.tiny_models import reuse_loaded_tiny_model, tiny_model, tiny_model_path
 
 
 def make_inputs(folder, rng):
@@ -34,7 +35,7 @@ def test_restores_every_image_keeping_format_mode_and_alpha(tmp_path, rng, capsy
     assert "restored 3 of 3" in capsys.readouterr().out
     assert listing(out) == ["a.png", "g.jpg", "t.png"]
     image, _ = read_image(inputs / "a.png")
-    expected = to_uint8(restore(tiny_model(), image, "haze"))
+    expected = to_uint8(restore(tiny_model(), image, HAZE))
     np.testing.assert_array_equal(np.asarray(Image.open(out / "a.png")), expected)
     assert Image.open(out / "g.jpg").mode == "L" and Image.open(out / "g.jpg").size == (19, 10)
     rgba_in, rgba_out = np.asarray(Image.open(inputs / "t.png")), np.asarray(Image.open(out / "t.png"))
@@ -50,7 +51,7 @@ def test_format_png_and_tiling_options(tmp_path, rng, monkeypatch):
     assert main(args) == 0
     assert listing(out) == ["a.png", "g.png"]
     image, _ = read_image(inputs / "a.png")
-    expected = to_uint8(restore(tiny_model(), image, "rain", tile=8, overlap=2))
+    expected = to_uint8(restore(tiny_model(), image, RAIN, tile=8, overlap=2))
     np.testing.assert_array_equal(np.asarray(Image.open(out / "a.png")), expected)
 
 

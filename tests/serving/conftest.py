@@ -1,15 +1,13 @@
-"""Fixtures of the serving tests: the shared export's SavedModels behind the stand-in server."""
+"""Fixtures of the serving tests: the shared export's SavedModels behind the stand-in server.
+
+The export these tests serve is built once per test process by tests/support/exports.py.
+"""
 
 import os
-import sys
 
 import pytest
 
-# Conftest folders are not on sys.path by themselves: this one holds client_checks.py, and the export these
-# tests serve is built once per test process by tests/export/export_test_utils.py.
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.normpath(os.path.join(HERE, os.pardir, "export"))]
-from export_test_utils import EXPORTED_HEAD, exported_dir, trained_tiny_path  # noqa: E402
+from tests.support.exports import EXPORTED_HEAD, exported_dir, trained_tiny_path
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ import time
 import urllib.request
 
 import pytest
-from client_checks import assert_client_restores_like_keras, keras_reference, write_inputs
 
 from export.serving_config import models_config_text
+from tests.support.serving_checks import assert_client_restores_like_keras, keras_reference, write_inputs
 
 SERVER = shutil.which("tensorflow_model_server")
 pytestmark = [pytest.mark.server, pytest.mark.skipif(SERVER is None, reason="tensorflow_model_server is not on PATH")]

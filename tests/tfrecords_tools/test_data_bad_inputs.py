@@ -3,6 +3,7 @@ half-written, or with --skip-bad the bad examples skipped and listed in the mani
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -11,6 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from keras_durbm.tasks import HAZE
 from tfrecords_tools import convert, pipeline
 from tfrecords_tools.manifest import load_manifest, shard_files
 
@@ -144,7 +146,7 @@ def test_skip_bad_converts_the_rest_and_lists_what_it_skipped(tmp_path, trees, c
     recs = trees.read_group(out, "rain", "train")
     assert [r["source"] for r in recs] == ["input/a.png"]
     np.testing.assert_array_equal(recs[0]["input"], good["input/a.png"][0])
-    skipped = {s["source"]: s["reason"] for s in load_manifest(out)["groups"]["rain/train"]["skipped"]}
+    skipped = {s.source: s.reason for s in load_manifest(out).groups["rain/train"].skipped}
     assert sorted(skipped) == ["input/b.png", "input/c.png", "input/d.png", "input/e.png", "input/f.png"]
     assert "8-bit grayscale" in skipped["input/b.png"] and "RGB with alpha" in skipped["input/c.png"]
     assert "differs from its target" in skipped["input/d.png"] and "truncated" in skipped["input/e.png"]
@@ -157,7 +159,7 @@ def test_truncated_shard_fails_loudly_at_read_time_naming_the_shard(tmp_path, tr
     src = str(tmp_path / "pairs")
     trees.pairs(src, stems=("a", "b", "c", "d"))
     out = str(tmp_path / "out")
-    convert_pairs(src, out, task="haze", min_shards=2, **fast)
+    convert_pairs(src, out, task=HAZE, write=dataclasses.replace(fast, min_shards=2))
     files = shard_files(out, "haze", "train")
     trees.truncate_file(files[1], 0.7)
     with pytest.raises(tf.errors.DataLossError, match=r"haze-train-00001\.tfrecord: truncated"):
@@ -172,7 +174,7 @@ def test_shard_damaged_after_the_dataset_was_built_fails_naming_it(tmp_path, tre
     src = str(tmp_path / "pairs")
     trees.pairs(src, stems=("a", "b", "c", "d"))
     out = str(tmp_path / "out")
-    convert_pairs(src, out, task="haze", min_shards=2, **fast)
+    convert_pairs(src, out, task=HAZE, write=dataclasses.replace(fast, min_shards=2))
     files = shard_files(out, "haze", "train")
     ds = pipeline.eval_dataset(files)
     shutil.copy(files[1], files[1] + ".bak")

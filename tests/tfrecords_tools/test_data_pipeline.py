@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_durbm.tasks import HAZE, MOTION_BLUR, RAIN, get_task
 from tfrecords_tools import pipeline
 from tfrecords_tools.converters import convert_pairs
 from tfrecords_tools.manifest import files_by_task, shard_files
+from tfrecords_tools.writer import WriteConfig
 
 H, W, CROP = 24, 32, 8
 TASKS = {"motion_blur": 0, "haze": 1, "rain": 2}
@@ -41,7 +43,8 @@ def data(tmp_path_factory, trees):
             trees.save(str(src / "input" / f"{stem}.png"), x)
             trees.save(str(src / "target" / f"{stem}.png"), 255 - x)
             sources[ident(t, s)] = x
-        convert_pairs(str(src), out, task=task, min_shards=2, progress=False, workers=1, min_size=8)
+        convert_pairs(str(src), out, task=get_task(task),
+                      write=WriteConfig(min_shards=2, progress=False, workers=1, min_size=8))
     return out, sources
 
 
@@ -148,7 +151,7 @@ def test_eval_dataset_yields_whole_images_with_task_and_source(data):
 
 def test_multitask_cycles_follow_the_pattern_in_shuffled_order_with_per_task_batches(data):
     out, sources = data
-    fbt = files_by_task(out, "train", tasks=["B", "H", "R"])
+    fbt = files_by_task(out, "train", tasks=[MOTION_BLUR, HAZE, RAIN])
     assert list(fbt) == ["motion_blur", "haze", "rain"]
     sizes = {"motion_blur": 4, "H": 2, "R": 3}
     ds = pipeline.multitask_dataset(fbt, pattern="BBBHR", batch_sizes=sizes, crop=CROP, seed=3)
@@ -174,7 +177,7 @@ def test_multitask_cycles_follow_the_pattern_in_shuffled_order_with_per_task_bat
 
 def test_multitask_crop_alignment_applies_to_its_task_only(data):
     out, sources = data
-    fbt = files_by_task(out, "train", tasks=["B", "H"])
+    fbt = files_by_task(out, "train", tasks=[MOTION_BLUR, HAZE])
     ds = pipeline.multitask_dataset(fbt, pattern="BH", batch_sizes={"B": 4, "H": 4}, crop=CROP, seed=5,
                                     crop_align={"haze": 8})
     offsets = {0: set(), 1: set()}
@@ -188,7 +191,7 @@ def test_multitask_crop_alignment_applies_to_its_task_only(data):
 
 def test_multitask_rejects_inconsistent_patterns_and_batch_sizes(data):
     out, _ = data
-    fbt = files_by_task(out, "train", tasks=["B", "H", "R"])
+    fbt = files_by_task(out, "train", tasks=[MOTION_BLUR, HAZE, RAIN])
     sizes = {"B": 2, "H": 2, "R": 2}
     with pytest.raises(ValueError, match="unknown task letter 'X'"):
         pipeline.multitask_dataset(fbt, pattern="BBXHR", batch_sizes=sizes, crop=CROP, seed=0)
@@ -202,7 +205,7 @@ def test_multitask_rejects_inconsistent_patterns_and_batch_sizes(data):
 
 def test_input_pipelines_read_disjoint_files_with_one_schedule(data):
     out, sources = data
-    fbt = files_by_task(out, "train", tasks=["B", "H", "R"])
+    fbt = files_by_task(out, "train", tasks=[MOTION_BLUR, HAZE, RAIN])
     runs = []
     for i in range(2):
         ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2)
@@ -226,7 +229,7 @@ def test_input_pipelines_read_disjoint_files_with_one_schedule(data):
 
 def test_one_pipeline_feeding_two_replicas_repeats_each_scheduled_task(data):
     out, _ = data
-    fbt = files_by_task(out, "train", tasks=["B", "H", "R"])
+    fbt = files_by_task(out, "train", tasks=[MOTION_BLUR, HAZE, RAIN])
     ctx = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
     ds = pipeline.multitask_dataset(fbt, pattern="BBBHR", batch_sizes={"B": 4, "H": 2, "R": 2}, crop=CROP,
                                     seed=2, input_context=ctx)
@@ -253,8 +256,9 @@ def test_mirrored_strategy_replicas_train_the_same_task_each_step(data):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from tfrecords_tools import pipeline
+        from keras_durbm.tasks import HAZE, MOTION_BLUR, RAIN
         from tfrecords_tools.manifest import files_by_task
-        fbt = files_by_task({out!r}, "train", tasks=["B", "H", "R"])
+        fbt = files_by_task({out!r}, "train", tasks=[MOTION_BLUR, HAZE, RAIN])
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         dist = strategy.distribute_datasets_from_function(lambda ctx: pipeline.multitask_dataset(
             fbt, pattern="BBBHR", batch_sizes={{"B": 4, "H": 2, "R": 2}}, crop=8, seed=0, input_context=ctx))

@@ -1,5 +1,5 @@
-"""Pieces shared by the dataset converters: folder checks that explain the expected layout, paired-file
-examples, and the write options every converter accepts."""
+"""Pieces shared by the dataset converters: the converter record of the registry, folder checks that explain
+the expected layout, and paired-file and clean-image examples."""
 
 from __future__ import annotations
 
@@ -10,70 +10,38 @@ from typing import Any
 
 import numpy as np
 
-from tfrecords_tools import schema
-from tfrecords_tools.errors import BadImageError, LayoutError
-from tfrecords_tools.image_io import (
-    center_crop,
-    check_same_size,
-    list_images,
-    probe_image,
-    read_rgb,
-    resize_half,
-)
-from tfrecords_tools.writer import DEFAULT_SHARD_MB, ExampleSpec, Pair, write_dataset
-
-#: The paper's training crop (DESIGN §1.7): training images smaller than this are bad input by default.
-TRAIN_CROP = 256
+from keras_durbm import image_io
+from keras_durbm.errors import BadImageError
+from keras_durbm.image_io import list_images
+from keras_durbm.image_pairs import Pair, check_same_size
+from keras_durbm.pixels import center_crop, resize_half
+from keras_durbm.tasks import Task
+from tfrecords_tools.errors import LayoutError
+from tfrecords_tools.manifest import Group
+from tfrecords_tools.writer import ExampleSpec, WriteConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class WriteOptions:
-    """How a converter writes (all converters accept these as keyword arguments).
+class Converter:
+    """One dataset kind of `python -m tfrecords_tools.convert <kind>`: the registry's only record of it.
 
     Args:
-        min_size: smallest allowed height/width of an output image; None: 256 (the training crop) for
-            split "train", 1 otherwise.
-        encoding: "png" (default) or "raw" (uint8 bytes: ~2x the disk, much faster to decode).
-        png_level: zlib level of the PNG encoder (1: fast; 6: ~10% smaller, ~4x slower).
-        shard_mb: target shard size in MB; min_shards: at least this many shards (for multi-worker
-            training each task needs one shard per input pipeline).
-        workers: threads for decoding/synthesis/encoding (None: all cores).
-        skip_bad: skip bad examples and list them in the manifest instead of failing.
-        overwrite: replace a task/split converted earlier with other settings.
-        progress: show tqdm bars. coerce_rgb: convert grayscale/palette/opaque RGBA/16-bit sources.
+        kind: the CLI name (`gopro`, `reside-its`, ...).
+        function: `function(src, out_dir, *, split, **options, **write_options) -> Group`.
+        task: the task it converts to (None: the user names it with `--task`).
+        help: one line for `--help`.
+        layout: the folder tree SRC must have, shown in `--help` and in layout errors.
+        default_split: the split written unless `--split` is given.
+        options: dataclass of the kind's own options (flags are derived from its fields), or None.
     """
 
-    min_size: int | None = None
-    encoding: str = schema.PNG
-    png_level: int = 1
-    shard_mb: float = DEFAULT_SHARD_MB
-    min_shards: int = 1
-    workers: int | None = None
-    skip_bad: bool = False
-    overwrite: bool = False
-    progress: bool = True
-    coerce_rgb: bool = False
-
-
-def make_write_options(kwargs: dict[str, Any]) -> WriteOptions:
-    valid = {f.name for f in dataclasses.fields(WriteOptions)}
-    unknown = sorted(set(kwargs) - valid)
-    if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(unknown)}; write options are: {', '.join(sorted(valid))}")
-    return WriteOptions(**kwargs)
-
-
-def write(out_dir: str | os.PathLike, examples: Sequence[ExampleSpec], *, task: str, split: str, kind: str,
-          options: dict[str, Any], opts: WriteOptions, source_dir: str | None,
-          synthesis: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Forwards to `writer.write_dataset` with the resolved write options."""
-    min_size = opts.min_size if opts.min_size is not None else (TRAIN_CROP if split == "train" else 1)
-    options = {**options, "coerce_rgb": opts.coerce_rgb}
-    return write_dataset(out_dir, examples, task=task, split=split, kind=kind, options=options,
-                         synthesis=synthesis, source_dir=source_dir, encoding=opts.encoding,
-                         png_level=opts.png_level, shard_mb=opts.shard_mb, min_shards=opts.min_shards,
-                         min_size=min_size, workers=opts.workers, skip_bad=opts.skip_bad,
-                         overwrite=opts.overwrite, progress=opts.progress)
+    kind: str
+    function: Callable[..., Group]
+    task: Task | None
+    help: str
+    layout: str
+    default_split: str = "train"
+    options: type | None = None
 
 
 def describe_folder(path: str, limit: int = 8) -> str:
@@ -131,7 +99,7 @@ def stem_index(folder: str) -> dict[str, str]:
     return out
 
 
-def paired_files(source: str, input_path: str, target_path: str | None, *, coerce: bool, half: bool = False,
+def paired_files(source: str, input_path: str, target_path: str | None, *, write: WriteConfig, half: bool = False,
                  crop_target: bool = False, meta: dict[str, Any] | None = None,
                  missing_target: str = "a target image with the same name") -> ExampleSpec:
     """An example read from two files of the same size.
@@ -148,9 +116,7 @@ def paired_files(source: str, input_path: str, target_path: str | None, *, coerc
 
     def sizes() -> tuple[tuple[int, int], tuple[int, int]]:
         missing()
-        a = probe_image(input_path, coerce=coerce)
-        b = probe_image(target_path, coerce=coerce)
-        return (a.height, a.width), (b.height, b.width)
+        return probe_rgb8(input_path, write), probe_rgb8(target_path, write)
 
     def fit_target(in_hw: tuple[int, int], tgt_hw: tuple[int, int]) -> bool:
         if crop_target and tgt_hw[0] >= in_hw[0] and tgt_hw[1] >= in_hw[1] and tgt_hw != in_hw:
@@ -165,20 +131,20 @@ def paired_files(source: str, input_path: str, target_path: str | None, *, coerc
 
     def load() -> Pair:
         missing()
-        x = read_rgb(input_path, coerce=coerce)
-        y = read_rgb(target_path, coerce=coerce)
+        x = read_source(input_path, write)
+        y = read_source(target_path, write)
         extra: dict[str, Any] = {}
         if fit_target(x.shape[:2], y.shape[:2]):
             extra["target_cropped_from_hw"] = list(y.shape[:2])
             y = center_crop(y, *x.shape[:2])
         if half:
             x, y = resize_half(x), resize_half(y)
-        return Pair(x, y, {**(meta or {}), **extra})
+        return Pair(x, y, source, {**(meta or {}), **extra})
 
     return ExampleSpec(source=source, files=files, probe=probe, load=load)
 
 
-def clean_image_examples(names_paths: Sequence[tuple[str, str]], *, variants: Sequence[Any], coerce: bool,
+def clean_image_examples(names_paths: Sequence[tuple[str, str]], *, variants: Sequence[Any], write: WriteConfig,
                          half: bool, degrade: Callable[[np.ndarray, Any, str], tuple[np.ndarray, dict[str, Any]]],
                          suffix: Callable[[Any], str]) -> list[ExampleSpec]:
     """Examples made from clean image files: target = the (optionally halved) clean image, input =
@@ -187,15 +153,26 @@ def clean_image_examples(names_paths: Sequence[tuple[str, str]], *, variants: Se
     for name, path in names_paths:
         for v in variants:
             def probe(path=path) -> tuple[int, int]:
-                info = probe_image(path, coerce=coerce)
-                return (info.height // 2, info.width // 2) if half else (info.height, info.width)
+                h, w = probe_rgb8(path, write)
+                return (h // 2, w // 2) if half else (h, w)
 
             def load(path=path, v=v, name=name) -> Pair:
-                clean = read_rgb(path, coerce=coerce)
+                clean = read_source(path, write)
                 if half:
                     clean = resize_half(clean)
                 degraded, meta = degrade(clean, v, name)
-                return Pair(degraded, clean, meta)
+                return Pair(degraded, clean, name, meta)
 
             out.append(ExampleSpec(source=f"{name}{suffix(v)}", files=(path,), probe=probe, load=load))
     return out
+
+
+def probe_rgb8(path: str, write: WriteConfig) -> tuple[int, int]:
+    """(H, W) of a source image from its header, checked as `read_source` will read it."""
+    info = image_io.probe_rgb8(path, coerce=write.coerce_rgb, max_pixels=write.max_pixels)
+    return info.height, info.width
+
+
+def read_source(path: str, write: WriteConfig) -> np.ndarray:
+    """A source image as uint8 RGB, with the conversion's coercion and pixel limit."""
+    return image_io.read_rgb8(path, coerce=write.coerce_rgb, max_pixels=write.max_pixels)

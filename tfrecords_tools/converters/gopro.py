@@ -1,23 +1,25 @@
-"""GoPro (GOPRO_Large, Nah et al. 2017) -> motion_blur records (DESIGN §1.8: 2,103 train / 1,111 test pairs)."""
+"""GoPro (GOPRO_Large, Nah et al. 2017) -> motion_blur records (docs/design.md §1.8: 2,103 train / 1,111 test pairs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Any
 
+from keras_durbm.config_tree import option
+from keras_durbm.tasks import MOTION_BLUR
 from tfrecords_tools.converters.common import (
+    Converter,
     describe_folder,
-    make_write_options,
     paired_files,
     require_dir,
     require_images,
     subdirs,
-    write,
 )
 from tfrecords_tools.errors import LayoutError
+from tfrecords_tools.manifest import Group
+from tfrecords_tools.writer import WriteConfig, write_dataset
 
 KIND = "gopro"
-TASK = "motion_blur"
 DEFAULT_SPLIT = "train"
 BLUR_FOLDERS = ("blur", "blur_gamma")
 LAYOUT = """\
@@ -29,8 +31,14 @@ GOPRO_Large/                  <- SRC
       sharp/000047.png        target, same file name"""
 
 
+@dataclasses.dataclass(frozen=True)
+class GoProOptions:
+    blur: str = option("blur", "input folder of each sequence", choices=BLUR_FOLDERS)
+    half: bool = option(False, "halve width and height (the paper trains on half-size GoPro and DIV2K)")
+
+
 def gopro_examples(src: str, *, split: str = DEFAULT_SPLIT, blur: str = "blur", half: bool = False,
-                   coerce: bool = False) -> list:
+                   write: WriteConfig = WriteConfig()) -> list:
     """One example per frame of `SRC/<split>/<sequence>/<blur>/`, target `.../sharp/<same name>`."""
     if blur not in BLUR_FOLDERS:
         raise ValueError(f"blur must be one of {BLUR_FOLDERS}, got {blur!r}")
@@ -52,18 +60,21 @@ def gopro_examples(src: str, *, split: str = DEFAULT_SPLIT, blur: str = "blur", 
         blur_dir, sharp_dir = os.path.join(seq_dir, blur), os.path.join(seq_dir, "sharp")
         for name in require_images(blur_dir, LAYOUT):
             examples.append(paired_files(f"{split}/{seq}/{blur}/{name}", os.path.join(blur_dir, name),
-                                         os.path.join(sharp_dir, name), coerce=coerce, half=half,
+                                         os.path.join(sharp_dir, name), write=write, half=half,
                                          meta={"blur": blur, "half": half},
                                          missing_target=f"sharp/{name} next to {blur}/{name}"))
     return examples
 
 
 def convert_gopro(src: str | os.PathLike, out_dir: str | os.PathLike, *, split: str = DEFAULT_SPLIT,
-                  blur: str = "blur", half: bool = False, **write_options: Any) -> dict[str, Any]:
+                  blur: str = "blur", half: bool = False, write: WriteConfig = WriteConfig()) -> Group:
     """Converts one split of GOPRO_Large. `half`: halve both images (the paper trains on half-size
     GoPro; the test protocol uses full resolution). Returns the manifest group."""
     src = os.fspath(src)
-    opts = make_write_options(write_options)
-    examples = gopro_examples(src, split=split, blur=blur, half=half, coerce=opts.coerce_rgb)
-    return write(out_dir, examples, task=TASK, split=split, kind=KIND, opts=opts, source_dir=src,
-                 options={"blur": blur, "half": half})
+    examples = gopro_examples(src, split=split, blur=blur, half=half, write=write)
+    return write_dataset(out_dir, examples, task=MOTION_BLUR, split=split, kind=KIND, source_dir=src,
+                         options={"blur": blur, "half": half}, write=write)
+
+
+CONVERTER = Converter(KIND, convert_gopro, MOTION_BLUR, "GoPro (GOPRO_Large) -> motion_blur", LAYOUT,
+                      DEFAULT_SPLIT, GoProOptions)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from typing import Any
 
-from tfrecords_tools.converters.common import (
-    make_write_options,
-    paired_files,
-    require_dir,
-    require_images,
-    stem_index,
-    write,
-)
+from keras_durbm.config_tree import option
+from keras_durbm.tasks import Task
+from tfrecords_tools.converters.common import Converter, paired_files, require_dir, require_images, stem_index
+from tfrecords_tools.manifest import Group
+from tfrecords_tools.writer import WriteConfig, write_dataset
 
 log = logging.getLogger("tfrecords_tools")
 KIND = "pairs"
@@ -23,7 +20,14 @@ SRC/
   target/foo.png              clean images with the same file stem (--target-dir); extensions may differ"""
 
 
-def pair_examples(src: str, *, input_dir: str = "input", target_dir: str = "target", coerce: bool = False) -> list:
+@dataclasses.dataclass(frozen=True)
+class PairsOptions:
+    input_dir: str = option("input", "input folder inside SRC")
+    target_dir: str = option("target", "target folder inside SRC")
+
+
+def pair_examples(src: str, *, input_dir: str = "input", target_dir: str = "target",
+                  write: WriteConfig = WriteConfig()) -> list:
     """One example per image of `SRC/<input_dir>`, target = the image of `SRC/<target_dir>` with its stem."""
     require_dir(src, LAYOUT, "pairs folder")
     inp = require_dir(os.path.join(src, input_dir), LAYOUT, "input folder")
@@ -35,16 +39,19 @@ def pair_examples(src: str, *, input_dir: str = "input", target_dir: str = "targ
     if orphans:
         log.warning("%s: %d target image(s) without an input are ignored, e.g. %s", tgt, len(orphans),
                     ", ".join(orphans[:5]))
-    return [paired_files(f"{input_dir}/{os.path.basename(path)}", path, targets.get(stem), coerce=coerce,
+    return [paired_files(f"{input_dir}/{os.path.basename(path)}", path, targets.get(stem), write=write,
                          missing_target=f"an image named {stem}.* in {tgt}")
             for stem, path in sorted(inputs.items())]
 
 
-def convert_pairs(src: str | os.PathLike, out_dir: str | os.PathLike, *, task: str, split: str = "train",
-                  input_dir: str = "input", target_dir: str = "target", **write_options: Any) -> dict[str, Any]:
+def convert_pairs(src: str | os.PathLike, out_dir: str | os.PathLike, *, task: Task, split: str = "train",
+                  input_dir: str = "input", target_dir: str = "target", write: WriteConfig = WriteConfig()) -> Group:
     """Converts two folders matched by file stem into records of `task`; returns the manifest group."""
     src = os.fspath(src)
-    opts = make_write_options(write_options)
-    examples = pair_examples(src, input_dir=input_dir, target_dir=target_dir, coerce=opts.coerce_rgb)
-    return write(out_dir, examples, task=task, split=split, kind=KIND, opts=opts, source_dir=src,
-                 options={"input_dir": input_dir, "target_dir": target_dir})
+    examples = pair_examples(src, input_dir=input_dir, target_dir=target_dir, write=write)
+    return write_dataset(out_dir, examples, task=task, split=split, kind=KIND, source_dir=src, write=write,
+                         options={"input_dir": input_dir, "target_dir": target_dir})
+
+
+CONVERTER = Converter(KIND, convert_pairs, None, "two folders matched by file stem -> TASK", LAYOUT, "train",
+                      PairsOptions)

@@ -1,28 +1,30 @@
 """RESIDE (Li et al. 2019) -> haze records: ITS for training (13,990 hazy images of 1,399 clear ones) and
-SOTS indoor for testing (500 hazy images, 10 per ground truth), DESIGN §1.8."""
+SOTS indoor for testing (500 hazy images, 10 per ground truth), docs/design.md §1.8."""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import re
 from typing import Any
 
+from keras_durbm.config_tree import option
+from keras_durbm.tasks import HAZE
 from tfrecords_tools.converters.common import (
+    Converter,
     describe_folder,
-    make_write_options,
     paired_files,
     require_dir,
     require_images,
     stem_index,
-    write,
 )
 from tfrecords_tools.errors import LayoutError
-from tfrecords_tools.writer import ExampleSpec
+from tfrecords_tools.manifest import Group
+from tfrecords_tools.writer import ExampleSpec, WriteConfig, write_dataset
 
 log = logging.getLogger("tfrecords_tools")
-TASK = "haze"
 
 ITS_LAYOUT = """\
 ITS/  (ITS_v2/)               <- SRC
@@ -39,6 +41,12 @@ ITS_NAME = re.compile(r"^(?P<id>\d+)_(?P<k>\d+)_(?P<beta>\d+(?:\.\d+)?)$")
 SOTS_NAME = re.compile(r"^(?P<id>\d+)_(?P<k>\d+)$")
 
 
+@dataclasses.dataclass(frozen=True)
+class ResideOptions:
+    crop_gt: bool = option(True, "fail instead of centre-cropping a ground truth larger than its hazy image",
+                           flag="--no-crop-gt")
+
+
 def _bad_name(path: str, pattern: str, layout: str) -> ExampleSpec:
     def fail() -> Any:
         raise LayoutError(path, "file name does not follow the dataset's naming", f"{pattern}, as in:\n{layout}")
@@ -47,7 +55,7 @@ def _bad_name(path: str, pattern: str, layout: str) -> ExampleSpec:
 
 
 def _examples(src: str, *, hazy_dir: str, gt_dirs: tuple[str, ...], name_re: re.Pattern, pattern: str,
-              layout: str, coerce: bool, crop_gt: bool) -> tuple[list[ExampleSpec], collections.Counter]:
+              layout: str, write: WriteConfig, crop_gt: bool) -> tuple[list[ExampleSpec], collections.Counter]:
     require_dir(src, layout, "RESIDE folder")
     hazy = os.path.join(src, hazy_dir)
     gt = next((os.path.join(src, d) for d in gt_dirs if os.path.isdir(os.path.join(src, d))), None)
@@ -68,33 +76,37 @@ def _examples(src: str, *, hazy_dir: str, gt_dirs: tuple[str, ...], name_re: re.
         if "beta" in m.groupdict():
             meta["beta"] = float(m["beta"])
         per_gt[m["id"]] += 1
-        examples.append(paired_files(f"{hazy_dir}/{name}", path, targets.get(m["id"]), coerce=coerce,
+        examples.append(paired_files(f"{hazy_dir}/{name}", path, targets.get(m["id"]), write=write,
                                      crop_target=crop_gt, meta=meta,
                                      missing_target=f"{os.path.basename(gt)}/{m['id']}.png for {name}"))
     return examples, per_gt
 
 
 def convert_reside_its(src: str | os.PathLike, out_dir: str | os.PathLike, *, split: str = "train",
-                       crop_gt: bool = True, **write_options: Any) -> dict[str, Any]:
+                       crop_gt: bool = True, write: WriteConfig = WriteConfig()) -> Group:
     """Converts RESIDE ITS (hazy `NNNN_k_beta.png` -> clear `NNNN.png`); returns the manifest group."""
     src = os.fspath(src)
-    opts = make_write_options(write_options)
     examples, _ = _examples(src, hazy_dir="hazy", gt_dirs=("clear", "gt"), name_re=ITS_NAME,
-                            pattern="NNNN_k_beta.png", layout=ITS_LAYOUT, coerce=opts.coerce_rgb, crop_gt=crop_gt)
-    return write(out_dir, examples, task=TASK, split=split, kind="reside-its", opts=opts, source_dir=src,
-                 options={"crop_gt": crop_gt})
+                            pattern="NNNN_k_beta.png", layout=ITS_LAYOUT, write=write, crop_gt=crop_gt)
+    return write_dataset(out_dir, examples, task=HAZE, split=split, kind="reside-its", source_dir=src, write=write,
+                         options={"crop_gt": crop_gt})
 
 
 def convert_reside_sots(src: str | os.PathLike, out_dir: str | os.PathLike, *, split: str = "test",
-                        crop_gt: bool = True, **write_options: Any) -> dict[str, Any]:
+                        crop_gt: bool = True, write: WriteConfig = WriteConfig()) -> Group:
     """Converts SOTS indoor (10 hazy `NNNN_k.png` per ground truth `NNNN.png`); returns the manifest group."""
     src = os.fspath(src)
-    opts = make_write_options(write_options)
     examples, per_gt = _examples(src, hazy_dir="hazy", gt_dirs=("gt", "clear", "GT"), name_re=SOTS_NAME,
-                                 pattern="NNNN_k.png", layout=SOTS_LAYOUT, coerce=opts.coerce_rgb, crop_gt=crop_gt)
+                                 pattern="NNNN_k.png", layout=SOTS_LAYOUT, write=write, crop_gt=crop_gt)
     odd = {k: n for k, n in per_gt.items() if n != 10}
     if odd:
         log.warning("SOTS: %d ground truth(s) do not have 10 hazy versions, e.g. %s", len(odd),
                     ", ".join(f"{k}: {n}" for k, n in sorted(odd.items())[:5]))
-    return write(out_dir, examples, task=TASK, split=split, kind="reside-sots", opts=opts, source_dir=src,
-                 options={"crop_gt": crop_gt})
+    return write_dataset(out_dir, examples, task=HAZE, split=split, kind="reside-sots", source_dir=src, write=write,
+                         options={"crop_gt": crop_gt})
+
+
+ITS_CONVERTER = Converter("reside-its", convert_reside_its, HAZE, "RESIDE ITS -> haze (train)", ITS_LAYOUT, "train",
+                          ResideOptions)
+SOTS_CONVERTER = Converter("reside-sots", convert_reside_sots, HAZE, "RESIDE SOTS indoor -> haze (test)",
+                           SOTS_LAYOUT, "test", ResideOptions)

@@ -1,4 +1,4 @@
-"""Degradation synthesis, deterministic by seed (DESIGN §1.8): haze (eq. 2), rain streaks (eq. 3), camera
+"""Degradation synthesis, deterministic by seed (docs/design.md §1.8): haze (eq. 2), rain streaks (eq. 3), camera
 motion blur and real JPEG. Every synthesizer takes a float32 (H, W, 3) image in [0, 1] and an int `seed`
 plus keyword parameters, and returns the degraded float32 image in [0, 1]. NumPy and PIL only.
 """
@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from keras_durbm.tasks import Task
 from tfrecords_tools.synthesis.haze import add_haze
 from tfrecords_tools.synthesis.jpeg import add_jpeg
 from tfrecords_tools.synthesis.motion_blur import add_motion_blur
@@ -25,17 +26,14 @@ SYNTHESIZERS: dict[str, Callable[..., Any]] = {
 _NOT_PARAMS = ("image", "seed", "return_info", "depth", "kernel")
 
 
-def get_synthesizer(task: str) -> Callable[..., Any]:
-    """The synthesizer of a task name or letter; the error lists the tasks that have one."""
-    from keras_durbm.tasks import get_task
-
-    name = get_task(task).name
-    if name not in SYNTHESIZERS:
-        raise KeyError(f"no synthesizer for task {name!r}; available: {', '.join(SYNTHESIZERS)}")
-    return SYNTHESIZERS[name]
+def get_synthesizer(task: Task) -> Callable[..., Any]:
+    """The synthesizer of a task; the error lists the tasks that have one."""
+    if task.name not in SYNTHESIZERS:
+        raise KeyError(f"no synthesizer for task {task.name!r}; available: {', '.join(SYNTHESIZERS)}")
+    return SYNTHESIZERS[task.name]
 
 
-def resolve_params(task: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve_params(task: Task, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """All tunable parameters of a task's synthesizer (defaults updated by `overrides`), JSON-ready.
     Unknown parameter names raise a ValueError listing the valid ones."""
     fn = get_synthesizer(task)
@@ -43,7 +41,7 @@ def resolve_params(task: str, overrides: Mapping[str, Any] | None = None) -> dic
               if name not in _NOT_PARAMS and p.kind is inspect.Parameter.KEYWORD_ONLY}
     for key, value in (overrides or {}).items():
         if key not in params:
-            raise ValueError(f"unknown {task} synthesis parameter {key!r}; valid: {', '.join(params)}")
+            raise ValueError(f"unknown {task.name} synthesis parameter {key!r}; valid: {', '.join(params)}")
         params[key] = value
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 

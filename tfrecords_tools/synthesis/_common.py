@@ -1,4 +1,4 @@
-"""Helpers shared by the synthesizers: input checking and sampling of range-valued parameters."""
+"""Helpers shared by the synthesizers: sampling of range-valued parameters."""
 
 from __future__ import annotations
 
@@ -7,19 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 
 Range = float | tuple[float, float] | Sequence[float]
-
-
-def check_image(image: np.ndarray) -> np.ndarray:
-    """Returns `image` as float32 (H, W, 3) in [0, 1] or raises a ValueError saying what was expected."""
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected a (H, W, 3) RGB image, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"expected a float image in [0, 1], got dtype {arr.dtype} (use image_io.to_float)")
-    arr = arr.astype(np.float32, copy=False)
-    if arr.size and (float(arr.min()) < 0.0 or float(arr.max()) > 1.0):
-        raise ValueError(f"expected values in [0, 1], got [{float(arr.min()):.4g}, {float(arr.max()):.4g}]")
-    return arr
 
 
 def sample(rng: np.random.Generator, value: Range, name: str) -> float:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from tfrecords_tools.synthesis._common import Range, check_image, sample
+from keras_durbm.pixels import check_float_rgb
+from tfrecords_tools.synthesis._common import Range, sample
 
 
 def random_depth(shape: Sequence[int], rng: np.random.Generator, *, grid: int = 4, vertical: float = 0.5,
@@ -76,7 +77,7 @@ def add_haze(image: np.ndarray, seed: int, *, beta: Range = (0.6, 1.8), airlight
             `vertical`, see `random_depth`).
         return_info: also return `{"beta", "airlight"}` as sampled.
     """
-    img = check_image(image)
+    img = check_float_rgb(image, tolerance=0.0)
     t, a, info = haze_components(img.shape, seed, beta=beta, airlight=airlight, depth=depth,
                                  depth_range=depth_range, depth_grid=depth_grid, vertical=vertical)
     t3 = t[..., None]

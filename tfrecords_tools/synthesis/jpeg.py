@@ -1,5 +1,5 @@
 """JPEG artefacts by real JPEG encoding with PIL (the authors' protocol: PIL `save("JPEG", quality=q)` of the
-RGB image, Pillow's default 4:2:0 chroma subsampling), DESIGN §1.8."""
+RGB image, Pillow's default 4:2:0 chroma subsampling), docs/design.md §1.8."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from tfrecords_tools.image_io import to_float, to_uint8
-from tfrecords_tools.synthesis._common import check_image
+from keras_durbm.pixels import check_float_rgb, to_float, to_uint8
 
 #: Training qualities of the authors' JPEG converter; the test set (LIVE1) uses 10.
 TRAIN_QUALITIES = (10, 20, 30, 40)
@@ -53,7 +52,7 @@ def add_jpeg(image: np.ndarray, seed: int, *, quality: int | Sequence[int] = TRA
              return_info: bool = False):
     """Compresses a float32 (H, W, 3) image in [0, 1] (rounded to uint8 first) and returns the decoded
     JPEG as float32 in [0, 1]. `quality`: one value, or a list drawn from with `seed`."""
-    img = check_image(image)
+    img = check_float_rgb(image, tolerance=0.0)
     q = pick_quality(seed, quality)
     out = to_float(jpeg_roundtrip_u8(to_uint8(img), q))
     return (out, {"quality": q}) if return_info else out

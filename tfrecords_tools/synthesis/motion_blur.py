@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfrecords_tools.synthesis._common import Range, check_image, sample
+from keras_durbm.pixels import check_float_rgb
+from tfrecords_tools.synthesis._common import Range, sample
 from tfrecords_tools.synthesis.kernels import convolve_same, odd_size_for, rasterize_path
 
 
@@ -68,7 +69,7 @@ def add_motion_blur(image: np.ndarray, seed: int, *, length: Range = (5.0, 25.0)
         kernel: use this kernel instead of a random one (odd sizes; it is not renormalised).
         return_info: also return `{"length", "kernel_size", "noise_sigma"}`.
     """
-    img = check_image(image)
+    img = check_float_rgb(image, tolerance=0.0)
     rng = np.random.default_rng(seed)
     if kernel is None:
         kernel, ln = _kernel(rng, length, steps, anxiety, centripetal, shake_prob)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfrecords_tools.synthesis._common import Range, check_image, sample, sample_int
+from keras_durbm.pixels import check_float_rgb
+from tfrecords_tools.synthesis._common import Range, sample, sample_int
 from tfrecords_tools.synthesis.kernels import convolve_same, line_points, odd_size_for, rasterize_path
 
 
@@ -62,7 +63,7 @@ def add_rain(image: np.ndarray, seed: int, *, layers: int | tuple[int, int] = (1
         intensity: peak brightness added by a streak. Each a number or a `(low, high)` range.
         return_info: also return the sampled values per layer.
     """
-    img = check_image(image)
+    img = check_float_rgb(image, tolerance=0.0)
     s, info = rain_layers(img.shape, seed, layers=layers, angle=angle, angle_jitter=angle_jitter,
                           length=length, density=density, intensity=intensity)
     total = np.sum(s, axis=0) if s else np.zeros(img.shape[:2], np.float32)

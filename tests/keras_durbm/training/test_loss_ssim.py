@@ -40,7 +40,7 @@ def test_loss_is_the_weighted_sum_per_image(rng):
     per_image = restoration_loss(a, b, reduction="none").numpy()
     np.testing.assert_allclose(per_image, expected, atol=1e-5)
     np.testing.assert_allclose(restoration_loss(a, b).numpy(), np.mean(expected), atol=1e-5)
-    assert SSIM_WEIGHT == 1.1 and L1_WEIGHT == 0.75  # DESIGN §1.7
+    assert SSIM_WEIGHT == 1.1 and L1_WEIGHT == 0.75  # docs/design.md §1.7
 
 
 def test_loss_accepts_float16_outputs(rng):

@@ -5,7 +5,9 @@ import dataclasses
 import pytest
 import yaml
 
-from keras_durbm.config import MODEL_PRESETS, from_dict, to_dict
+from keras_durbm.config_tree import from_dict, to_dict
+from keras_durbm.model_config import MODEL_PRESETS
+from keras_durbm.tasks import get_task
 from keras_durbm.train import main
 from keras_durbm.training.config import EXPERIMENTS, ExperimentConfig, build_config
 
@@ -37,12 +39,12 @@ def test_yaml_then_set_override_in_order(tmp_path):
     second.write_text("data:\n  crop: 48\n")
     config = build_config("demo", [str(first), str(second)], ["data.batch_size=6", "data.batch_sizes={H: 2}"])
     assert (config.data.batch_size, config.data.crop, config.optimizer.learning_rate) == (6, 48, 0.01)
-    assert config.data.batch_size_of("haze") == 2 and config.data.batch_size_of("rain") == 6
+    assert config.data.batch_size_of(get_task("haze")) == 2 and config.data.batch_size_of(get_task("rain")) == 6
 
 
 def test_task_weights_by_name_or_letter():
     config = build_config("demo", assignments=["loss.task_weights={H: 0.5, rain: 2}"])
-    assert [config.loss.weight_of(t) for t in ("haze", "rain", "jpeg")] == [0.5, 2.0, 1.0]
+    assert [config.loss.weight_of(get_task(t)) for t in ("haze", "rain", "jpeg")] == [0.5, 2.0, 1.0]
 
 
 def test_model_preset_switch_keeps_model_overrides_in_any_order():

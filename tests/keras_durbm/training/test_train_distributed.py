@@ -8,10 +8,7 @@ split or loss scale would differ by ~1e-3).
 """
 
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -34,8 +31,8 @@ def assert_close_weights(result: dict, reference: dict) -> None:
 @pytest.mark.slow
 def test_mirrored_two_logical_cpus_equals_one_device(tmp_path, reference_run, dist_run, child_python):
     out = tmp_path / "mirrored.npz"
-    done = child_python.run([os.path.join(child_python.here, "dist_run.py"), "--strategy", "mirrored", "--logical-devices", "2",
-                       "--out", str(out)])
+    done = child_python.run_python(["-m", "tests.support.dist_run", "--strategy", "mirrored", "--logical-devices", "2",
+                                    "--out", str(out)])
     assert done.returncode == 0, done.stderr[-3000:]
     result = dist_run.load(str(out))
     assert result["replicas"] == 2
@@ -58,10 +55,8 @@ def test_multi_worker_two_processes_agree_with_one_device(tmp_path, reference_ru
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(
-            [sys.executable, os.path.join(child_python.here, "dist_run.py"), "--strategy", "multi_worker",
-             "--out", str(tmp_path / f"worker{index}.npz")],
-            cwd=child_python.root, env=child_python.env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(child_python.start_python(["-m", "tests.support.dist_run", "--strategy", "multi_worker",
+                                                "--out", str(tmp_path / f"worker{index}.npz")], TF_CONFIG=tf_config))
     try:
         outputs = [p.communicate(timeout=300) for p in procs]
     finally:

@@ -41,7 +41,7 @@ def checkpoint_state(run_dir: str) -> tuple[int, int] | None:
 
 def start(run_dir, child_python, log_path):
     log = open(log_path, "w")
-    proc = subprocess.Popen(command(run_dir), cwd=child_python.root, env=child_python.env(),
+    proc = subprocess.Popen(command(run_dir), cwd=child_python.ROOT, env=child_python.python_env(),
                             stdout=log, stderr=subprocess.STDOUT, text=True)
     return proc, log
 

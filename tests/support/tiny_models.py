@@ -1,4 +1,5 @@
-"""A tiny saved network shared by the evaluation/restoration tests (built once per test process)."""
+"""A tiny saved network with fixed random weights, shared by the evaluation/restoration tests (built once per
+test process)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def tiny_model_path() -> str:
     """`model.keras` of a tiny `R>B>H` network with fixed random weights, in a temporary folder."""
     import keras
 
-    from keras_durbm.config import model_preset
+    from keras_durbm.model_config import model_preset
     from keras_durbm.models import build_durbm, save_durbm
 
     folder = tempfile.mkdtemp(prefix="durbm-tiny-")

@@ -14,9 +14,10 @@ SIGNATURES = ("png", "uint8")
 
 def write_inputs(folder) -> list[str]:
     """An RGB PNG of odd size cut from a photograph, and an RGB JPEG (the network sees its decoded pixels)."""
-    from export.calibration import PARITY_PHOTOS, bundled_photos
+    from export.calibration import PARITY_PHOTOS
+    from tfrecords_tools.photos import load_photos
 
-    photo = bundled_photos(PARITY_PHOTOS[:1], 96)[0][1]
+    photo = load_photos(PARITY_PHOTOS[:1], 96)[0][1]
     os.makedirs(folder, exist_ok=True)
     Image.fromarray(photo[5:42, 7:60]).save(os.path.join(folder, "crop.png"))
     Image.fromarray(photo[:40, :31]).save(os.path.join(folder, "small.jpg"), quality=90)

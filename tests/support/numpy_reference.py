@@ -76,7 +76,7 @@ def residual_attention_block(x, w, squeeze, beta=3):
 
 
 def durb_m(x, res, w, k1_dilation, squeeze="both", fusion=True, beta=3):
-    """DESIGN §1.3 step by step."""
+    """docs/design.md §1.3 step by step."""
     b = residual_attention_block(x, w["tvse_resnet"], squeeze, beta)
     u = depth_to_space(conv2d(b, *w["up_expand"], padding="zero"), 2)
     u = conv2d(u, *w["up_conv"], dilation=k1_dilation)

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from export import signatures as sig
+from export import signature_names as sig
 
 OPSET = 17
 DIMS = ["N", "H", "W", 3]

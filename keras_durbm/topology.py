@@ -1,4 +1,4 @@
-"""Parses topology strings that say where each task's head sits (paper §5.2, DESIGN §1.6).
+"""Parses topology strings that say where each task's head sits (paper §5.2, docs/design.md §1.6).
 
 Letters are tasks; letters written together share a level; each `>` stacks one
 more DuRB-M above the encoder. `R>B>H`: head R on the encoder output, one

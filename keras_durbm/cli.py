@@ -1,0 +1,70 @@
+"""What every command-line tool of the project shares: a quiet TensorFlow start and plain error messages.
+
+CLIs parse their arguments before importing TensorFlow (so `--help` answers at once), then call
+`quiet_tensorflow()`: TensorFlow's C++ start-up lines (oneDNN, CUDA stub, CPU features), which
+`TF_CPP_MIN_LOG_LEVEL` does not silence because they are written before its logging starts, are kept
+off the terminal. A user who sets `TF_CPP_MIN_LOG_LEVEL` gets TensorFlow's own behaviour instead.
+Exit codes: 0 success, 1 the work failed (some images, a NaN loss), 2 bad arguments or input data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@contextlib.contextmanager
+def _stderr_captured():
+    """Sends file descriptor 2 to a temporary file; replays it if the block raises."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            os.write(2, capture.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+_OURS = "KERAS_DURBM_SET_TF_LOG_LEVEL"  # marks a TF_CPP_MIN_LOG_LEVEL we set, so child processes stay quiet too
+
+
+def quiet_tensorflow() -> None:
+    """Imports TensorFlow (and Keras) with the C++ start-up noise hidden, unless the user set TF_CPP_MIN_LOG_LEVEL."""
+    if "tensorflow" in sys.modules:
+        return
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ and _OURS not in os.environ:
+        import keras  # noqa: F401  (the user chose TensorFlow's log level)
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ[_OURS] = "1"
+    with _stderr_captured():
+        import keras  # noqa: F401  (imports TensorFlow, the backend)
+        import tensorflow  # noqa: F401
+
+
+def error_text(error: BaseException) -> str:
+    """The message of an error as a user should read it (KeyError's repr quotes stripped)."""
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    return str(error)
+
+
+def fail(error: BaseException | str, code: int = EXIT_USAGE) -> int:
+    """Prints `error: <message>` to stderr and returns the exit code (no traceback)."""
+    print(f"error: {error if isinstance(error, str) else error_text(error)}", file=sys.stderr)
+    return code
