@@ -24,13 +24,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from export import parity
+from export import calibration, onnx_export, parity, serving_config, tflite
+from export.calibration import PARITY_PHOTOS
+from export.litert_runtime import LiteRunner, probe
 from export.tflite import VARIANTS
 from keras_durbm.atomic_files import atomic_dir, ensure_writable_dir, remove_stale_temporaries
 from keras_durbm.config_tree import dump_yaml, option
 from keras_durbm.inference import check_head, head_runner, restore_with
 from keras_durbm.model_config import min_input_size
 from keras_durbm.tasks import get_task
+from tfrecords_tools.photos import load_photos
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 REPORT_FILE = "report.json"
@@ -140,8 +143,6 @@ def _calibration_batches(model, options: ExportConfig) -> list[np.ndarray]:
     """The int8 calibration crops (empty when no full-int8 TFLite model is exported)."""
     if "tflite" not in options.formats or "int8" not in options.tflite_variants:
         return []
-    from export import calibration
-
     images = calibration.load_images(options.calibration, limit=options.calibration_count)
     size = max(options.calibration_size, min_input_size(model.config))
     return calibration.calibration_batches(images, count=options.calibration_count, size=size)
@@ -151,7 +152,7 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
                  progress: bool, provenance: dict) -> dict:
     from tqdm import tqdm
 
-    from export import saved_model, serving_config
+    from export import saved_model  # Keras and TensorFlow: imported at first use, so --help answers at once
 
     formats = set(options.formats)
     scratch = os.path.join(root, ".scratch")
@@ -177,8 +178,6 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
     if "tflite" in formats:
         _export_tflite(model, root, scratch, heads, options, calibration, bar)
     if "onnx" in formats:
-        from export import onnx_export
-
         for head in heads:
             bar.set_postfix_str(f"ONNX {head}")
             onnx_export.convert(saved_model.head_dir(serving_dir, head, options.version),
@@ -206,7 +205,7 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
 
 def _export_tflite(model, root: str, scratch: str, heads: list[str], options: ExportConfig,
                    calibration: list[np.ndarray], bar) -> None:
-    from export import lite_graph, tflite
+    from export import lite_graph  # Keras and TensorFlow: imported at first use, so --help answers at once
 
     for head in heads:
         bar.set_postfix_str(f"TFLite graph {head}")
@@ -239,8 +238,7 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
     """Runners of everything exported, in table order (Keras first as the latency baseline)."""
     import tensorflow as tf
 
-    from export import saved_model
-    from export.litert_runtime import LiteRunner, probe
+    from export import saved_model  # Keras and TensorFlow: imported at first use
 
     min_size = min_input_size(model.config)
     formats = set(options.formats)
@@ -266,17 +264,13 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
             found.append(_Artifact("tflite", variant, head, path,
                                    lambda x, r=runner: restore_with(r, x, min_size=min_size), runner, xnn, note))
         if "onnx" in formats:
-            from export.onnx_export import OnnxRunner
-
             path = os.path.join(root, "onnx", f"{head}.onnx")
-            runner = OnnxRunner(path, options.threads)
+            runner = onnx_export.OnnxRunner(path, options.threads)
             found.append(_Artifact("onnx", "", head, path, lambda x, r=runner: r(x[None])[0], runner))
     return found
 
 
 def _measure(model, root: str, serving_dir: str, heads: list[str], options: ExportConfig) -> dict:
-    from export.calibration import PARITY_PHOTOS
-    from tfrecords_tools.photos import load_photos
 
     photos = load_photos(PARITY_PHOTOS, options.parity_max_side)
     images = [p.astype(np.float32) / np.float32(255.0) for _, p in photos]

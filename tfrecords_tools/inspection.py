@@ -17,6 +17,7 @@ from keras_durbm.tasks import Task
 from tfrecords_tools.errors import CorruptShardError
 from tfrecords_tools.manifest import load_manifest, matching_groups
 from tfrecords_tools.records import read_record, scan_shard
+from tfrecords_tools.schema import decode_example
 from tfrecords_tools.writer import sha256_file
 
 
@@ -74,8 +75,6 @@ def sample_examples(out_dir: str | os.PathLike, n: int, *, seed: int = 0, task: 
     """`n` records drawn uniformly without replacement (seeded) from the matching groups, decoded.
 
     A record that cannot be decoded raises `CorruptShardError` naming its shard (run `--verify`)."""
-    from tfrecords_tools.schema import decode_example
-
     index = []
     for g in matching_groups(load_manifest(out_dir), task, split):
         for s in g.shards:
