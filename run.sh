@@ -18,7 +18,6 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.installed" ] || [ pyproject.tom
   touch "$venv/.installed"
 fi
 
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 command="${1:-}"
 [ $# -gt 0 ] && shift
 case "$command" in

@@ -18,8 +18,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 @contextlib.contextmanager
-def _stderr_captured():
-    """Sends file descriptor 2 to a temporary file; replays it if the block raises."""
+def stderr_captured(replay_on_error: bool = True):
+    """Sends file descriptor 2 (C libraries' stderr too) to a temporary file; replays it if the block raises
+    (unless `replay_on_error` is False: the caller reports the failure itself)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -32,8 +33,9 @@ def _stderr_captured():
             yield
         except BaseException:
             os.dup2(saved, 2)
-            capture.seek(0)
-            os.write(2, capture.read())
+            if replay_on_error:
+                capture.seek(0)
+                os.write(2, capture.read())
             raise
         finally:
             os.dup2(saved, 2)
@@ -52,9 +54,13 @@ def quiet_tensorflow() -> None:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ[_OURS] = "1"
-    with _stderr_captured():
+    with stderr_captured():
         import keras  # noqa: F401  (imports TensorFlow, the backend)
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
+
+        # Enumerating the physical devices loads the CUDA platform (a "failed call to cuInit" line on a
+        # machine without a GPU) while stderr is still captured; logical devices can still be configured.
+        tf.config.list_physical_devices("GPU")
 
 
 def error_text(error: BaseException) -> str:

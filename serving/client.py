@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -27,7 +28,7 @@ import numpy as np
 
 from export import signature_names as sig
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow
-from keras_durbm.errors import UsageError
+from keras_durbm.errors import ImageTooLargeError, UsageError
 from keras_durbm.image_files import collect_inputs, output_paths, prepare_output_dir
 from keras_durbm.image_io import DEFAULT_MAX_PIXELS, read_image, write_image
 from keras_durbm.pixels import decode_png, encode_png, to_float, to_uint8
@@ -37,6 +38,8 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 2
 MAX_MESSAGE_BYTES = 2**31 - 1
 SIGNATURE_CHOICES = {"png": sig.SERVE_PNG, "uint8": sig.SERVE_UINT8}
+HTTP_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 413: "RESOURCE_EXHAUSTED", 501: "UNIMPLEMENTED",
+              500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
 
 def _backoff(attempt: int) -> float:
@@ -80,18 +83,26 @@ class RestClient:
                 if error.code in (502, 503, 504) and attempt < self.retries:
                     time.sleep(_backoff(attempt))
                     continue
+                code = HTTP_CODES.get(error.code, "UNKNOWN")
                 if error.code == 404:
-                    raise ServerUnusable(f"model {self.model!r} not found on {self}: {text}") from None
+                    raise ServerUnusable(f"model {self.model!r} not found on {self}: {text}", code) from None
                 if error.code == 413:
-                    raise ServingError(f"{self} refused the request as too large: {text}") from None
-                raise ServingError(f"{self} answered HTTP {error.code}: {text}") from None
+                    raise ServingError(f"{self} refused the request as too large: {text}", code) from None
+                raise ServingError(f"{self} answered HTTP {error.code}: {text}", code) from None
             except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
                 reason = getattr(error, "reason", error)
+                timed_out = isinstance(error, TimeoutError) or isinstance(reason, TimeoutError)
                 if attempt < self.retries:
                     time.sleep(_backoff(attempt))
                     continue
-                raise ServerUnusable(f"cannot reach {self} ({reason}; tried {attempt + 1} time(s), "
-                                     f"timeout {self.timeout:g} s): is the server running?") from None
+                if timed_out:  # the server is there but slow: this request fails, the next may not
+                    raise ServingError(f"{self} did not answer within {self.timeout:g} s (tried {attempt + 1} "
+                                       "time(s)); raise --timeout for large images", "DEADLINE_EXCEEDED") from None
+                if isinstance(reason, ConnectionRefusedError):
+                    raise ServerUnusable(f"cannot reach {self} ({reason}; tried {attempt + 1} time(s)): "
+                                         "is the server running?", "UNAVAILABLE") from None
+                raise ServingError(f"{self}: the connection failed ({reason}; tried {attempt + 1} time(s))",
+                                   "UNAVAILABLE") from None
         raise AssertionError("unreachable")
 
     def signatures(self) -> set[str]:
@@ -238,7 +249,12 @@ def restore_file(client: Client, source: str, target: str, *, signature: str = s
 
     Files over `max_pixels` are refused from their header (a server restores whole images: use
     `python -m keras_durbm.restore --tile` for larger ones)."""
-    image, extras = read_image(source, max_pixels=max_pixels)
+    try:
+        image, extras = read_image(source, max_pixels=max_pixels)
+    except ImageTooLargeError as error:
+        raise ImageTooLargeError(error.path, error.problem, "a smaller image: a server restores whole images, so "
+                                 "restore this one in tiles with python -m keras_durbm.restore --tile, or raise "
+                                 "--max-pixels if the server has the memory") from None
     restored = restore_uint8(client, to_uint8(image), signature)
     if restored.shape != image.shape:
         raise ServingError(f"{source}: the server returned shape {restored.shape} for an image of {image.shape}")
@@ -283,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inputs = collect_inputs(args.inputs)
         outputs = output_paths(inputs, args.output, None, overwrite=args.overwrite)
-        prepare_output_dir(args.output)
+        if os.path.exists(args.output) and not os.path.isdir(args.output):
+            raise UsageError(f"output {args.output} exists and is not a folder")
     except UsageError as error:
         return fail(error, EXIT_USAGE)
     if args.grpc:
@@ -291,9 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     signature = SIGNATURE_CHOICES[args.signature]
     client = make_client(args)
     try:
-        check_signature(client, signature)
+        check_signature(client, signature)  # before OUT is created: an unusable server writes nothing
     except ServingError as error:
         return fail(error, EXIT_FAILED)
+    try:
+        prepare_output_dir(args.output)
+    except UsageError as error:
+        return fail(error, EXIT_USAGE)
 
     from tqdm import tqdm
 

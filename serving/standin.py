@@ -13,15 +13,13 @@ replay warm-up records: see serving/README.md for what only the real server can 
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-
 import argparse
 import base64
 import concurrent.futures
 import dataclasses
+import errno
 import json
+import os
 import re
 import sys
 import threading
@@ -30,12 +28,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from keras_durbm.cli import EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow, stderr_captured
+from keras_durbm.errors import ImageTooLargeError
+from keras_durbm.image_io import DEFAULT_MAX_PIXELS, check_pixel_limit
 from serving.errors import ServingError
 
 DEFAULT_HOST = "127.0.0.1"
 MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving's gRPC limit (kint32max)
+MAX_BODY_BYTES = 1 << 30  # a REST body larger than this is refused before it is read
+LISTEN_BACKLOG = 128  # pending REST connections the kernel queues (socketserver's default is 5)
+IDLE_TIMEOUT_S = 30.0  # a REST connection silent this long (idle, or a body shorter than its length) is closed
 HTTP_STATUS = {"NOT_FOUND": HTTPStatus.NOT_FOUND, "INVALID_ARGUMENT": HTTPStatus.BAD_REQUEST,
-               "UNIMPLEMENTED": HTTPStatus.NOT_IMPLEMENTED, "INTERNAL": HTTPStatus.INTERNAL_SERVER_ERROR}
+               "UNIMPLEMENTED": HTTPStatus.NOT_IMPLEMENTED, "INTERNAL": HTTPStatus.INTERNAL_SERVER_ERROR,
+               "RESOURCE_EXHAUSTED": HTTPStatus.REQUEST_ENTITY_TOO_LARGE}
 
 
 @dataclasses.dataclass
@@ -51,12 +56,39 @@ class Servable:
         return self.loaded.signatures[name]
 
 
-class Servables:
-    """The highest version of each `<root>/<name>/<version>/saved_model.pb`, loaded once."""
+def _image_sizes(key: str, value: np.ndarray) -> list[tuple[str, int, int]]:
+    """(label, height, width) of the images a request input holds: NHWC tensors, or encoded image bytes
+    (sizes read from their headers, nothing decoded)."""
+    if value.dtype == object:
+        import io
 
-    def __init__(self, root: str):
+        from PIL import Image, UnidentifiedImageError
+
+        sizes = []
+        for i, data in enumerate(np.ravel(value)):
+            try:
+                with Image.open(io.BytesIO(bytes(data))) as img:
+                    width, height = img.size
+            except (UnidentifiedImageError, OSError, TypeError):
+                continue  # not an image header: the signature's decoder will say so
+            sizes.append((f"{key}[{i}]", height, width))
+        return sizes
+    if value.ndim == 4:
+        return [(key, int(value.shape[1]), int(value.shape[2]))]
+    return []
+
+
+class Servables:
+    """The highest version of each `<root>/<name>/<version>/saved_model.pb`, loaded once.
+
+    `max_pixels` refuses request images larger than that (the same limit as every reader of the project):
+    a whole-image request holds the image, the network's activations and the reply at once.
+    """
+
+    def __init__(self, root: str, max_pixels: int | None = DEFAULT_MAX_PIXELS):
         import tensorflow as tf
 
+        self.max_pixels = max_pixels
         if not os.path.isdir(root):
             raise FileNotFoundError(f"{root}: no such folder (expected DIR/serving of `python -m export`)")
         self.root = root
@@ -98,12 +130,22 @@ class Servables:
             if value.dtype != expected:
                 raise ServingError(code="INVALID_ARGUMENT", message=f"Expects arg[{key}] to be {spec.dtype.name} but "
                                    f"{value.dtype} is provided")
+            self.check_sizes(key, value)
             tensors[key] = tf.constant(value, spec.dtype)
         try:
             outputs = function(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
             raise ServingError(code="INVALID_ARGUMENT", message=getattr(error, "message", str(error))) from None
         return servable, {k: v.numpy() for k, v in outputs.items()}
+
+    def check_sizes(self, key: str, value: np.ndarray) -> None:
+        """Refuses (INVALID_ARGUMENT) an image of more than `max_pixels` pixels, naming its size and the limit."""
+        for label, height, width in _image_sizes(key, value):
+            try:
+                check_pixel_limit(label, height, width, self.max_pixels)
+            except ImageTooLargeError as error:
+                raise ServingError(code="INVALID_ARGUMENT", message=f"{error.path}: {error.problem} (the server's "
+                                   "--max-pixels); send tiles, e.g. python -m keras_durbm.restore --tile") from None
 
     def signature_defs(self, name: str, version: int | None = None):
         """The SignatureDefMap of a served model (what GetModelMetadata returns)."""
@@ -202,11 +244,16 @@ def rest_outputs(outputs: dict[str, np.ndarray], row_format: bool) -> dict:
     return {"predictions": [{k: _encode_json_value(k, v[i]) for k, v in outputs.items()} for i in range(batch)]}
 
 
-def _make_handler(servables: Servables):
+class _BadRequest(Exception):
+    """A REST request the server cannot even read (its framing, not its content): reply and close."""
+
+
+def _make_handler(servables: Servables, idle_timeout: float):
     import tensorflow as tf
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = idle_timeout  # socket timeout of every read: idle and half-open connections are closed
 
         def log_message(self, format, *args):  # noqa: A002 (quiet: tests run many requests)
             return
@@ -216,11 +263,32 @@ def _make_handler(servables: Servables):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
         def _error(self, error: ServingError) -> None:
             self._reply(HTTP_STATUS.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR), {"error": error.message})
+
+        def _body(self) -> bytes:
+            """The request body, checked against its Content-Length (missing: empty)."""
+            text = self.headers.get("Content-Length")
+            if text is None:
+                return b""
+            if not text.strip().isdigit():
+                raise _BadRequest(f"Content-Length must be a non-negative integer, got {text!r}")
+            length = int(text)
+            if length > MAX_BODY_BYTES:
+                raise _BadRequest(f"request body of {length:,} bytes is over the limit of {MAX_BODY_BYTES:,}")
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                raise _BadRequest(f"request body shorter than its Content-Length {length} (nothing more came "
+                                  f"for {idle_timeout:g} s)") from None
+            if len(body) != length:
+                raise _BadRequest(f"request body of {len(body)} bytes is shorter than its Content-Length {length}")
+            return body
 
         def do_GET(self):  # noqa: N802
             match = _STATUS.match(self.path)
@@ -243,8 +311,13 @@ def _make_handler(servables: Servables):
                 self._error(error)
 
         def do_POST(self):  # noqa: N802
+            try:
+                body = self._body()
+            except _BadRequest as error:
+                self.close_connection = True  # the stream cannot be trusted for another request
+                self._error(ServingError(code="INVALID_ARGUMENT", message=str(error)))
+                return
             match = _PREDICT.match(self.path)
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 if not match:
                     raise ServingError(code="NOT_FOUND", message=f"Malformed request: POST {self.path}")
@@ -268,8 +341,15 @@ def _make_handler(servables: Servables):
                 self._error(error)
             except (ValueError, TypeError, tf.errors.OpError) as error:
                 self._error(ServingError(code="INVALID_ARGUMENT", message=str(error)))
+            except MemoryError:
+                self._error(ServingError(code="RESOURCE_EXHAUSTED", message="out of memory for this request"))
 
     return Handler
+
+
+class _RestServer(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
 
 
 # --- gRPC -----------------------------------------------------------------------------------------
@@ -320,25 +400,49 @@ def _make_servicer(servables: Servables):
     return Servicer()
 
 
+def _bind_error(kind: str, host: str, port: int, error: BaseException) -> OSError:
+    in_use = isinstance(error, OSError) and error.errno == errno.EADDRINUSE
+    reason = "address already in use (is another server running there?)" if in_use else str(error)
+    return OSError(f"cannot bind the {kind} port {host}:{port}: {reason}")
+
+
 class StandIn:
-    """Both servers over one set of loaded SavedModels, on `host` (127.0.0.1 by default); port 0 = any free."""
+    """Both servers over one set of loaded SavedModels, on `host` (127.0.0.1 by default); port 0 = any free.
+
+    Args:
+        root: DIR/serving of an export.
+        max_pixels: largest request image (pixels); None: no limit.
+        idle_timeout: seconds a REST connection may stay silent (idle keep-alive, or a body shorter than
+            its Content-Length) before it is closed.
+        workers: gRPC handler threads (REST uses a thread per connection).
+    """
 
     def __init__(self, root: str, *, host: str = DEFAULT_HOST, rest_port: int = 0, grpc_port: int = 0,
-                 workers: int = 8):
+                 workers: int = 8, max_pixels: int | None = DEFAULT_MAX_PIXELS, idle_timeout: float = IDLE_TIMEOUT_S):
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-        self.servables = Servables(root)
+        self.servables = Servables(root, max_pixels)
         self.host = host
-        self.http = ThreadingHTTPServer((host, rest_port), _make_handler(self.servables))
-        self.http.daemon_threads = True
+        try:
+            self.http = _RestServer((host, rest_port), _make_handler(self.servables, idle_timeout))
+        except OSError as error:
+            raise _bind_error("REST", host, rest_port, error) from None
+        # No SO_REUSEPORT: a second server on a taken port must fail, not share it.
         options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)]
         self.grpc = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers), options=options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_make_servicer(self.servables), self.grpc)
-        self.grpc_port = self.grpc.add_insecure_port(f"{host}:{grpc_port}")
+        try:
+            with stderr_captured(replay_on_error=False):  # gRPC's C core logs a failed bind; our error says it
+                self.grpc_port = self.grpc.add_insecure_port(f"{host}:{grpc_port}")
+        except RuntimeError as error:
+            self.http.server_close()
+            in_use = "bind" in str(error).lower()
+            raise _bind_error("gRPC", host, grpc_port, OSError(errno.EADDRINUSE, str(error)) if in_use else error) from None
         if not self.grpc_port:
-            raise OSError(f"cannot bind the gRPC port {host}:{grpc_port}")
+            self.http.server_close()
+            raise _bind_error("gRPC", host, grpc_port, OSError(errno.EADDRINUSE, "in use"))
         self._thread = threading.Thread(target=self.http.serve_forever, name="standin-rest", daemon=True)
 
     @property
@@ -372,12 +476,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1)")
     parser.add_argument("--rest-port", type=int, default=8501, help="REST port (TF Serving's default 8501)")
     parser.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (TF Serving's default 8500)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"refuse request images with more pixels (default {DEFAULT_MAX_PIXELS:,}; 0: no limit)")
+    parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S,
+                        help=f"close REST connections silent for this many seconds (default {IDLE_TIMEOUT_S:g})")
     args = parser.parse_args(argv)
+    if args.max_pixels < 0 or args.idle_timeout <= 0:
+        parser.error("--max-pixels must be >= 0 and --idle-timeout > 0")
+    quiet_tensorflow()
     try:
-        server = StandIn(args.root, host=args.host, rest_port=args.rest_port, grpc_port=args.grpc_port).start()
+        server = StandIn(args.root, host=args.host, rest_port=args.rest_port, grpc_port=args.grpc_port,
+                         max_pixels=args.max_pixels or None, idle_timeout=args.idle_timeout).start()
     except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(error, EXIT_USAGE)
     print(f"serving {', '.join(server.servables.models)}: REST {server.rest_url}  gRPC {server.grpc_target} "
           "(Ctrl-C stops)", flush=True)
     try:
@@ -386,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.stop()
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

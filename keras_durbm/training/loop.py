@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import time
 
@@ -27,9 +28,10 @@ import yaml
 
 from keras_durbm.atomic_files import write_json_atomic
 from keras_durbm.config_tree import dump_yaml, to_dict
+from keras_durbm.errors import DataError
 from keras_durbm.image_io import write_image
 from keras_durbm.models.saving import MODEL_FILENAME, save_durbm
-from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint
+from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint, checkpoint_paths
 from keras_durbm.training.config import ExperimentConfig
 from keras_durbm.training.data import TrainingData, distribute_training_data, make_training_data
 from keras_durbm.training.progress import LossTracker, ProgressBar
@@ -73,7 +75,7 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: str, chief: bool, say=pri
     os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, CONFIG_FILENAME)
     current = yaml.safe_load(yaml.safe_dump(to_dict(config), sort_keys=False))
-    resuming = tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIRNAME)) is not None
+    resuming = bool(checkpoint_paths(os.path.join(run_dir, CHECKPOINT_DIRNAME)))
     if resuming and os.path.exists(path):
         with open(path, encoding="utf-8") as handle:
             saved = yaml.safe_load(handle) or {}
@@ -86,6 +88,17 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: str, chief: bool, say=pri
             say(f"note: resuming with changed settings: {', '.join(changed)}")
     if chief:
         dump_yaml(config, path)
+
+
+def _next_batch(iterator):
+    """The next distributed minibatch; a shard damaged since the run started is a data error naming it."""
+    try:
+        return next(iterator)
+    except tf.errors.OpError as error:
+        text = " ".join(re.findall(r"\[([^\]]*)\]", error.message)) or error.message.strip().splitlines()[0]
+        raise DataError("training data", f"a shard cannot be read ({text})",
+                        "intact shards: `python -m tfrecords_tools.inspect_shards DATA --verify` names the "
+                        "damaged ones, and rerunning their convert command rebuilds them") from None
 
 
 def _load_summary(run_dir: str) -> dict | None:
@@ -122,7 +135,7 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
 
     trainer = Trainer(config, strategy)
     checkpoint = RunCheckpoint(run_dir, config.checkpoint.max_to_keep, rank, **trainer.checkpoint_objects())
-    restored = checkpoint.restore_latest()
+    restored = checkpoint.restore_latest(say)
     trainer.sync_learning_rate()
     start = int(trainer.step.numpy())
     total = config.schedule.total_steps
@@ -153,7 +166,7 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
             iterator = iter(distribute_training_data(strategy, data, config, start))
             with StopRequest() as stop:
                 while step < total:
-                    task, loss, stop_all = trainer.train_step(next(iterator), stop.requested)
+                    task, loss, stop_all = trainer.train_step(_next_batch(iterator), stop.requested)
                     step += 1
                     if not math.isfinite(loss):
                         raise FloatingPointError(

@@ -29,7 +29,7 @@ def tiny_model_path() -> str:
 @functools.cache
 def tiny_model():
     """The network of `tiny_model_path()`, loaded once (its traced heads are cached with it)."""
-    from keras_durbm.models import load_durbm
+    from keras_durbm.models.saving import load_durbm  # not the name reuse_loaded_tiny_model patches
 
     return load_durbm(tiny_model_path())
 
