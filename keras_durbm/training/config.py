@@ -73,6 +73,9 @@ class DataConfig:
             **(choice)**; it must divide `crop`. Tasks without a head in the topology are ignored.
         val_split: split used for the periodic validation scores ("" to skip).
         seed: seed of crops, flips, shuffling and cycle order.
+        skip_heads: heads of the topology left untrained (their letters are not in `pattern`), e.g. to
+            train one task of a multi-head network alone, as the paper's single-task rows do (names or
+            letters). Every head must be in `pattern` or here.
     """
 
     source: str = "tfrecords"
@@ -80,6 +83,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     pattern: str = "BBBHR"
+    skip_heads: tuple[str, ...] = ()
     batch_size: int = 32
     batch_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
     crop: int = 256
@@ -284,8 +288,10 @@ class ExperimentConfig:
 
     @property
     def tasks(self) -> tuple[Task, ...]:
-        """Heads of the model, in topology order (= the task index order of the data)."""
-        return parse_topology(self.model.topology).tasks
+        """The heads this run trains (those `data.pattern` schedules), in topology order: the task index
+        order of the data and of the train steps."""
+        scheduled = {get_task(letter).name for letter in self.data.pattern}
+        return tuple(t for t in parse_topology(self.model.topology).tasks if t.name in scheduled)
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -302,11 +308,15 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
         pattern_tasks = [get_task(letter).name for letter in config.data.pattern]
     except KeyError as error:
         raise ValueError(f"data.pattern {config.data.pattern!r}: {error.args[0]}") from None
-    if set(pattern_tasks) != heads:
+    try:
+        skipped = {get_task(key).name for key in config.data.skip_heads}
+    except KeyError as error:
+        raise ValueError(f"data.skip_heads: {error.args[0]}") from None
+    if set(pattern_tasks) | skipped != heads or set(pattern_tasks) & skipped or skipped == heads:
         raise ValueError(
             f"data.pattern {config.data.pattern!r} must name every head of model.topology "
-            f"{config.model.topology!r} and nothing else (heads: {', '.join(sorted(heads))})"
-        )
+            f"{config.model.topology!r} (heads: {', '.join(sorted(heads))}) but those in data.skip_heads "
+            f"({', '.join(sorted(skipped)) or 'none'}), and nothing else")
     for field, mapping in (("data.batch_sizes", config.data.batch_sizes), ("loss.task_weights", config.loss.task_weights)):
         for key in mapping:
             try:

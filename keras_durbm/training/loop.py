@@ -198,7 +198,7 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
                         began = time.monotonic()
                         results = evaluate_tasks(trainer.model, val_pairs)
                         summaries.scalars(step, evaluation_scalars(results))
-                        summaries.images(step, {f"val/{t}": row for t, row in
+                        summaries.images(step, {f"val/{t}": row.image for t, row in
                                                 before_after_rows(trainer.model, val_pairs).items()})
                         summaries.flush()
                         log(f"step {step}: val (input→restored) {evaluation_line(results)}")
@@ -250,7 +250,7 @@ def finish(trainer: Trainer, data: TrainingData, run_dir: str, summaries: Summar
         grid_path = os.path.join(run_dir, GRID_FILENAME)
         write_image(grid_path, stack_rows(rows))
         summaries.scalars(step, evaluation_scalars(evaluation, prefix="final"))
-        summaries.images(step, {f"final/{t}": row for t, row in rows.items()})
+        summaries.images(step, {f"final/{t}": row.image for t, row in rows.items()})
         out.update(evaluation=evaluation, beats_input=beats_input(evaluation), grid_path=grid_path)
     summaries.flush()
     return out

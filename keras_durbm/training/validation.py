@@ -15,8 +15,9 @@ import numpy as np
 from keras_durbm.evaluation import evaluate_pairs
 from keras_durbm.image_pairs import Pair
 from keras_durbm.inference import restore
+from keras_durbm.metrics import protocol_keys, score
 from keras_durbm.model_config import SIZE_MULTIPLE
-from keras_durbm.pixels import center_crop
+from keras_durbm.pixels import center_crop, to_uint8
 from keras_durbm.tasks import Task
 
 
@@ -39,25 +40,57 @@ def evaluate_tasks(model, pairs_by_task: Mapping[Task, Sequence[Pair]]) -> dict[
             for task, pairs in pairs_by_task.items() if pairs}
 
 
-def before_after_rows(model, pairs_by_task: Mapping[Task, Sequence[Pair]]) -> dict[str, np.ndarray]:
-    """`{task name: input | restored | target}` side by side (float32 HWC) for the first pair of each task."""
+GAP = 4  # white pixels between the panels of a row
+
+
+@dataclasses.dataclass(frozen=True)
+class GridRow:
+    """One task's `input | restored | target` image and its caption (task, PSNR of input -> restored)."""
+
+    image: np.ndarray
+    caption: str
+    panel_width: int
+
+
+def before_after_rows(model, pairs_by_task: Mapping[Task, Sequence[Pair]]) -> dict[str, GridRow]:
+    """`{task name: GridRow}` for the first pair of each task: input | restored | target, float32 HWC."""
     rows = {}
     for task, pairs in pairs_by_task.items():
         if not pairs:
             continue
         inp, target = pairs[0].input, pairs[0].target
         restored = restore(model, inp, task)
-        gap = np.ones((inp.shape[0], 4, 3), np.float32)
-        rows[task.name] = np.concatenate([inp, gap, restored, gap, target], axis=1).astype(np.float32)
+        gap = np.ones((inp.shape[0], GAP, 3), np.float32)
+        p, _ = protocol_keys(task)
+        before = score(to_uint8(inp), to_uint8(target), task)[p]
+        after = score(to_uint8(restored), to_uint8(target), task)[p]
+        caption = f"{task.name}: PSNR ({p.split('_')[1].upper()}) {before:.2f} -> {after:.2f} dB"
+        rows[task.name] = GridRow(np.concatenate([inp, gap, restored, gap, target], axis=1).astype(np.float32),
+                                  caption, inp.shape[1])
     return rows
 
 
-def stack_rows(rows: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Stacks row images of different sizes into one white-padded grid (float32 HWC in [0, 1])."""
-    width = max(r.shape[1] for r in rows.values())
-    parts = []
+def _text_strip(width: int, height: int, texts: Sequence[tuple[int, str]]) -> np.ndarray:
+    """A white strip with dark text at the given x offsets (PIL's default font)."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    for x, text in texts:
+        draw.text((x, 2), text, fill=(20, 20, 20))
+    return np.asarray(strip, np.float32) / 255.0
+
+
+def stack_rows(rows: Mapping[str, GridRow]) -> np.ndarray:
+    """The labelled grid: a header row (input | restored | target), then each task's row under its caption
+    (rows of different sizes are white-padded; float32 HWC in [0, 1])."""
+    width = max(max(r.image.shape[1] for r in rows.values()), max(6 * len(r.caption) + 6 for r in rows.values()))
+    first = next(iter(rows.values()))
+    header = [(k * (first.panel_width + GAP) + 2, name) for k, name in enumerate(("input", "restored", "target"))]
+    parts = [_text_strip(width, 14, header)]
     for row in rows.values():
-        padded = np.ones((row.shape[0] + 4, width, 3), np.float32)
-        padded[:row.shape[0], :row.shape[1]] = np.clip(row, 0.0, 1.0)
+        parts.append(_text_strip(width, 14, [(2, row.caption)]))
+        padded = np.ones((row.image.shape[0] + GAP, width, 3), np.float32)
+        padded[:row.image.shape[0], :row.image.shape[1]] = np.clip(row.image, 0.0, 1.0)
         parts.append(padded)
     return np.concatenate(parts, axis=0)

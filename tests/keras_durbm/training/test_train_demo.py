@@ -8,8 +8,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from keras_durbm.image_pairs import Pair
 from keras_durbm.models import load_durbm
+from keras_durbm.tasks import get_task
 from keras_durbm.train import main
+from keras_durbm.training.validation import before_after_rows
 
 # Two heads keep the test short; the synthesis, loop and report are those of the default run.
 SMOKE = ["--experiment", "smoke", "--no-progress", "--set", "model.topology=R>H", "--set", "data.pattern=RH",
@@ -48,8 +51,15 @@ def test_short_demo_run_writes_table_grid_model_and_summaries(tmp_path, capsys):
     model = load_durbm(run_dir)
     assert model.task_names == ("rain", "haze")
     grid = np.asarray(Image.open(os.path.join(run_dir, "before_after.png")))
-    # rows: one per task (coffee at max_side 40 → 27×40), columns: input | restored | target with 4-px gaps
-    assert grid.shape == (2 * (27 + 4), 3 * 40 + 2 * 4, 3)
+    # a 14-px header (input | restored | target), then per task a 14-px caption and its row (coffee at
+    # max_side 40 → 27×40, three panels with 4-px gaps); wide enough for the captions
+    assert grid.shape[0] == 14 + 2 * (14 + 27 + 4) and grid.shape[1] >= 3 * 40 + 2 * 4
+    for top in (0, 14 + 27 + 4 + 14):  # the header and the second caption hold dark text
+        assert (grid[top:top + 14] < 100).any()
+    flat = np.full((24, 24, 3), 0.5, np.float32)
+    pairs = {get_task(t): [Pair(flat, np.clip(flat + 0.1, 0, 1), "flat")] for t in ("rain", "haze")}
+    captions = [row.caption for row in before_after_rows(model, pairs).values()]
+    assert captions[0].startswith("rain: PSNR (Y) ") and captions[1].startswith("haze: PSNR (RGB) ")
 
     events = read_events(os.path.join(run_dir, "tensorboard"))
     assert [step for step, _, _ in events["train/loss/rain"]] == [2, 4, 6]
