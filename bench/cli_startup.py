@@ -18,7 +18,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = ["keras_durbm.train", "keras_durbm.evaluate", "keras_durbm.restore", "keras_durbm.model_card",
+TOOLS = ["keras_durbm.train", "keras_durbm.evaluate", "keras_durbm.restore", "keras_durbm.model_card", "keras_durbm.study",
          "tfrecords_tools.convert", "tfrecords_tools.inspect_shards", "export", "serving.client", "serving.standin"]
 # Runs the tool's `--help` in-process and reports whether TensorFlow ended up in sys.modules.
 PROBE = ("import runpy, sys; sys.argv = [{tool!r}, '--help']\n"

@@ -1,11 +1,14 @@
 """Exports a trained network into one folder: SavedModels for TF Serving, TFLite, ONNX and a parity report.
 
     DIR/serving/<head>/<version>/   SavedModel per head (+ assets.extra/tf_serving_warmup_requests)
-    DIR/serving/models.config       every head, for tensorflow_model_server --model_config_file
+    DIR/serving/auto/<version>/     with a degradation classifier: the classifier picks the head, in-graph
+    DIR/serving/models.config       every head (and auto), for tensorflow_model_server --model_config_file
     DIR/serving/batching_parameters.txt
     DIR/multihead/<version>/        optional: one SavedModel, a signature per head
     DIR/tflite/<head>/<variant>.tflite
+    DIR/tflite/classifier/fp32.tflite   the degradation classifier alone (classify, then run that head)
     DIR/onnx/<head>.onnx
+    DIR/onnx/classifier.onnx
     DIR/model_config.yaml           the network's effective config
     DIR/report.json                 parity with Keras, sizes, latency, XNNPACK partitions
 
@@ -27,11 +30,19 @@ import numpy as np
 from export import calibration, onnx_export, parity, serving_config, tflite
 from export.calibration import PARITY_PHOTOS
 from export.litert_runtime import LiteRunner, probe
+from export.signature_names import (
+    AUTO_MODEL,
+    CLASSIFIER_MODEL,
+    OUTPUT_FLOAT,
+    OUTPUT_PROBABILITIES,
+    OUTPUT_TASK,
+)
 from export.tflite import VARIANTS
 from keras_durbm.atomic_files import atomic_dir, ensure_writable_dir, remove_stale_temporaries
 from keras_durbm.config_tree import dump_yaml, option
-from keras_durbm.inference import check_head, head_runner, restore_with
+from keras_durbm.inference import TilingConfig, check_head, head_runner, pad_to_multiple, restore_with
 from keras_durbm.model_config import min_input_size
+from keras_durbm.routing import classifier_runner, classify, route
 from keras_durbm.tasks import get_task
 from tfrecords_tools.photos import load_photos
 
@@ -53,6 +64,8 @@ class ExportConfig:
     calibration_count: int = option(32, "calibration crops")
     calibration_size: int = option(128, "calibration crop side")
     multihead: bool = option(False, "also write one SavedModel with a signature per head")
+    auto: bool = option(True, "skip the auto SavedModel and the classifier's TFLite/ONNX files (written for "
+                        "models with a degradation classifier)")
     base_path: str = option("/models", "model base path in models.config (where the Docker command mounts "
                             "DIR/serving)")
     warmup_size: int = option(64, "side of the warm-up requests")
@@ -157,9 +170,10 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
     formats = set(options.formats)
     scratch = os.path.join(root, ".scratch")
     serving_dir = os.path.join(root, "serving") if "savedmodel" in formats else os.path.join(scratch, "serving")
+    routed = routes(model, options)
     steps = len(heads) * (("savedmodel" in formats or "onnx" in formats) + ("onnx" in formats)
                           + ("tflite" in formats) * (1 + len(options.tflite_variants)))
-    steps += options.multihead + bool(options.parity)
+    steps += options.multihead + bool(options.parity) + routed * len(formats)
     bar = tqdm(total=steps, desc="export", unit="step", disable=not progress)
     dump_yaml(model.config, os.path.join(root, CONFIG_FILE))
 
@@ -170,7 +184,12 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
                                     warmup_size=options.warmup_size)
             bar.update()
         if "savedmodel" in formats:
-            serving_config.write_serving_files(serving_dir, heads, options.base_path)
+            if routed:
+                bar.set_postfix_str("SavedModel auto")
+                saved_model.export_auto(model, saved_model.head_dir(serving_dir, AUTO_MODEL, options.version),
+                                        warmup_size=options.warmup_size)
+                bar.update()
+            serving_config.write_serving_files(serving_dir, heads + [AUTO_MODEL] * routed, options.base_path)
     if options.multihead:
         bar.set_postfix_str("multi-head SavedModel")
         saved_model.export_multihead(model, os.path.join(root, saved_model.MULTIHEAD_NAME, str(options.version)))
@@ -183,11 +202,18 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
             onnx_export.convert(saved_model.head_dir(serving_dir, head, options.version),
                                 os.path.join(root, "onnx", f"{head}.onnx"))
             bar.update()
+        if routed:
+            bar.set_postfix_str("ONNX classifier")
+            source = saved_model.export_classifier(model, os.path.join(scratch, CLASSIFIER_MODEL))
+            onnx_export.convert(source, os.path.join(root, "onnx", f"{CLASSIFIER_MODEL}.onnx"),
+                                outputs={OUTPUT_PROBABILITIES: ["N", len(model.classes)]})
+            bar.update()
 
     report = {
         "model": provenance.get("model", ""),
         "command": provenance.get("command", ""),
         "heads": heads,
+        "classes": list(model.classes) if routed else [],
         "formats": list(options.formats),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
         "latency_size": options.latency_size,
@@ -218,6 +244,19 @@ def _export_tflite(model, root: str, scratch: str, heads: list[str], options: Ex
             with open(path, "wb") as handle:
                 handle.write(tflite.convert(source, variant, calibration))
             bar.update()
+    if routes(model, options):
+        bar.set_postfix_str("TFLite classifier")
+        source = lite_graph.write_aligned_classifier(model, os.path.join(scratch, "lite", CLASSIFIER_MODEL))
+        path = os.path.join(root, "tflite", CLASSIFIER_MODEL, "fp32.tflite")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(tflite.convert(source, "fp32"))
+        bar.update()
+
+
+def routes(model, options: ExportConfig) -> bool:
+    """Whether the export has the blind-restoration artifacts (auto SavedModel, classifier files)."""
+    return bool(model.config.classifier and options.auto)
 
 
 @dataclasses.dataclass
@@ -232,6 +271,7 @@ class _Artifact:
     batch_run: Callable[[np.ndarray], object]
     xnnpack: dict | None = None
     note: str = ""
+    note_of: Callable[[np.ndarray], str] | None = None  # a note read from the latency run's input
 
 
 def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: ExportConfig) -> list[_Artifact]:
@@ -267,7 +307,54 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
             path = os.path.join(root, "onnx", f"{head}.onnx")
             runner = onnx_export.OnnxRunner(path, options.threads)
             found.append(_Artifact("onnx", "", head, path, lambda x, r=runner: r(x[None])[0], runner))
+    if routes(model, options):
+        found += _routing_artifacts(model, root, serving_dir, options)
     return found
+
+
+def _routing_artifacts(model, root: str, serving_dir: str, options: ExportConfig) -> list[_Artifact]:
+    """The auto SavedModel (restored images, clipped as `route` gives them) and the classifier files
+    (probabilities), each beside its Keras reference."""
+    import tensorflow as tf
+
+    from export import saved_model
+
+    formats = set(options.formats)
+    min_size = min_input_size(model.config)
+    found = []
+    if "savedmodel" in formats:
+        path = saved_model.head_dir(serving_dir, AUTO_MODEL, options.version)
+        fn = saved_model.load_signature(path)
+
+        def auto_batch(batch):
+            return fn(image=tf.constant(batch, tf.float32))[OUTPUT_FLOAT].numpy()
+
+        def auto_task(batch):
+            return fn(image=tf.constant(batch, tf.float32))[OUTPUT_TASK].numpy()[0].decode()
+
+        found.append(_Artifact("savedmodel", "", AUTO_MODEL, path,
+                               lambda x: np.clip(auto_batch(x[None])[0], 0.0, 1.0), auto_batch,
+                               note_of=lambda batch: f"routed the latency image to {auto_task(batch)}"))
+    keras_run = classifier_runner(model)
+    found.append(_Artifact("keras", "", CLASSIFIER_MODEL, "", lambda x: _classify(model, x), keras_run))
+    if "tflite" in formats:
+        path = os.path.join(root, "tflite", CLASSIFIER_MODEL, "fp32.tflite")
+        check = probe(path, options.latency_size, options.latency_size, num_threads=options.threads)
+        runner = LiteRunner(path, num_threads=options.threads, xnnpack=check["ok"])
+        found.append(_Artifact("tflite", "fp32", CLASSIFIER_MODEL, path,
+                               lambda x, r=runner: r(pad_to_multiple(x[None], min_size=min_size)[0])[0], runner,
+                               {k: v for k, v in check.items() if k != "ok"},
+                               "" if check["ok"] else "run without XNNPACK (built-in kernels)"))
+    if "onnx" in formats:
+        path = os.path.join(root, "onnx", f"{CLASSIFIER_MODEL}.onnx")
+        runner = onnx_export.OnnxRunner(path, options.threads)
+        found.append(_Artifact("onnx", "", CLASSIFIER_MODEL, path, lambda x, r=runner: r(x[None])[0], runner))
+    return found
+
+
+def _classify(model, image: np.ndarray) -> np.ndarray:
+    """The Keras classifier's probabilities of one whole image, in `model.classes` order."""
+    return np.asarray(list(classify(model, image, tile_above=None).probabilities.values()), np.float32)
 
 
 def _measure(model, root: str, serving_dir: str, heads: list[str], options: ExportConfig) -> dict:
@@ -279,15 +366,29 @@ def _measure(model, root: str, serving_dir: str, heads: list[str], options: Expo
     min_size = min_input_size(model.config)
     references = {h: [restore_with(head_runner(model, get_task(h)), x, min_size=min_size) for x in images]
                   for h in heads}
+    if routes(model, options):
+        references[AUTO_MODEL] = [route(model, x, tiling=TilingConfig(tile_above=0)).image for x in images]
+        references[CLASSIFIER_MODEL] = [_classify(model, x) for x in images]
     rows = []
     for art in _artifacts(model, root, serving_dir, heads, options):
-        diff, psnr = parity.compare(art.restore, images, references[art.head])
+        note = art.note
+        if art.head == CLASSIFIER_MODEL:
+            found = [np.asarray(art.restore(x)) for x in images]
+            diff = max(float(np.max(np.abs(f - r))) for f, r in zip(found, references[art.head], strict=True))
+            same = sum(int(np.argmax(f) == np.argmax(r)) for f, r in zip(found, references[art.head], strict=True))
+            psnr, compares = math.inf, "probabilities"
+            note = f"same class as Keras on {same}/{len(images)}" + (f"; {note}" if note else "")
+        else:
+            diff, psnr = parity.compare(art.restore, images, references[art.head])
+            compares = "image"
+        if art.note_of is not None:
+            note = "; ".join(filter(None, [note, art.note_of(latency_batch)]))
         rows.append(parity.ParityRow(
             format=art.format, variant=art.variant, head=art.head,
             path=os.path.relpath(art.path, root) if art.path else "",
             size_bytes=parity.directory_size(art.path) if art.path else 0,
             max_abs_diff=diff, psnr_db=None if math.isinf(psnr) else psnr,
             latency_ms=parity.median_latency_ms(art.batch_run, latency_batch, options.latency_runs),
-            xnnpack=art.xnnpack, note=art.note))
+            xnnpack=art.xnnpack, note=note, compares=compares))
     return {"parity_images": [{"name": n, "height": p.shape[0], "width": p.shape[1]} for n, p in photos],
             "rows": rows}

@@ -1,4 +1,4 @@
-"""The graph TFLite converts: one head at aligned sizes, traced so that XNNPACK can run all of it.
+"""The graph TFLite converts: one head (or the classifier) at aligned sizes, traced so that XNNPACK can run all of it.
 
 Two rewrites are active while the head is traced; both give the same numbers as the Keras graph:
 
@@ -26,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from export import signatures as sig
-from keras_durbm.models.network import DuRBMNetwork, head_model
+from export.signature_names import OUTPUT_PROBABILITIES
+from keras_durbm.models.network import DuRBMNetwork, classifier_model, head_model
 
 MAX_CONCAT_INPUTS = 5  # XNNPACK's CONCATENATION limit in ai-edge-litert 2.3
 
@@ -61,11 +62,20 @@ def xnnpack_friendly_tracing() -> Iterator[None]:
 
 def write_aligned_head(model: DuRBMNetwork, head: str, path: str) -> str:
     """A SavedModel whose `serving_default` maps `image` (aligned H, W) to `restored`, for the converter."""
-    sub = head_model(model, head)
+    return write_aligned(head_model(model, head), sig.OUTPUT_FLOAT, path)
+
+
+def write_aligned_classifier(model: DuRBMNetwork, path: str) -> str:
+    """The degradation classifier's converter input: `image` (aligned H, W) → `probabilities`."""
+    return write_aligned(classifier_model(model), OUTPUT_PROBABILITIES, path)
+
+
+def write_aligned(sub: keras.Model, output: str, path: str) -> str:
+    """A SavedModel whose `serving_default` maps `image` (aligned H, W) to `{output: sub(image)}`."""
     archive = keras.export.ExportArchive()
     archive.track(sub)
     with xnnpack_friendly_tracing():
-        archive.add_endpoint(sig.SERVING_DEFAULT, lambda image: {sig.OUTPUT_FLOAT: sub(image, training=False)},
+        archive.add_endpoint(sig.SERVING_DEFAULT, lambda image: {output: sub(image, training=False)},
                              input_signature=[sig.FLOAT_SPEC])
         archive.write_out(path, verbose=False)
     return path

@@ -1,4 +1,5 @@
-"""ONNX export of one head with tf2onnx (opset 17), from the served SavedModel's `serving_default`.
+"""ONNX export of one head (or of the degradation classifier) with tf2onnx (opset 17), from a SavedModel's
+`serving_default`.
 
 The ONNX graph therefore keeps the in-graph padding: `image` float32 NHWC of any H and W in [0, 1]
 → `restored` (unclipped), with the dims named N, H, W. Checked with onnx's checker and run with
@@ -17,18 +18,20 @@ OPSET = 17
 DIMS = ["N", "H", "W", 3]
 
 
-def convert(saved_model_dir: str, path: str, opset: int = OPSET) -> str:
-    """Converts `serving_default` of `saved_model_dir` to `path`, names its dims, runs the checker."""
+def convert(saved_model_dir: str, path: str, opset: int = OPSET, outputs: dict[str, list] | None = None) -> str:
+    """Converts `serving_default` of `saved_model_dir` to `path`, names its dims, runs the checker.
+
+    `outputs` names the output dims (default: a head's `restored`, N×H×W×3)."""
     import onnx
     import tf2onnx
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
     from tf2onnx import tf_loader
 
-    graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
+    graph_def, input_names, output_names, renames = tf_loader.from_saved_model(
         saved_model_dir, None, None, "serve", [sig.SERVING_DEFAULT], return_tensors_to_rename=True)
-    model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=opset,
-                                              tensors_to_rename=renames)
-    model = update_inputs_outputs_dims(model, {sig.INPUT_FLOAT: DIMS}, {sig.OUTPUT_FLOAT: DIMS})
+    model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=input_names, output_names=output_names,
+                                              opset=opset, tensors_to_rename=renames)
+    model = update_inputs_outputs_dims(model, {sig.INPUT_FLOAT: DIMS}, outputs or {sig.OUTPUT_FLOAT: DIMS})
     onnx.checker.check_model(model, full_check=True)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     onnx.save(model, path)
@@ -47,4 +50,5 @@ class OnnxRunner:
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([sig.OUTPUT_FLOAT], {sig.INPUT_FLOAT: np.asarray(batch, np.float32)})[0]
+        """The model's (only) output for a float32 NHWC batch: the restored images, or the probabilities."""
+        return self.session.run(None, {sig.INPUT_FLOAT: np.asarray(batch, np.float32)})[0]

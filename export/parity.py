@@ -37,6 +37,7 @@ class ParityRow:
     latency_ms: float | None
     xnnpack: dict | None = None  # TFLite only: partitions and undelegated ops, or the probe's error
     note: str = ""
+    compares: str = "image"  # or "probabilities" (the degradation classifier): no PSNR then
 
 
 def float_psnr(restored: np.ndarray, reference: np.ndarray) -> float:
@@ -76,7 +77,7 @@ def _size(n: int) -> str:
 
 def format_table(rows: list[ParityRow], latency_size: int) -> str:
     """A fixed-width text table of the rows (formats × heads)."""
-    header = ["format", "variant", "head", "max |Δ|", "PSNR dB", "size", f"ms @{latency_size}²", "XNNPACK"]
+    header = ["format", "variant", "head", "max |Δ|", "PSNR dB", "size", f"ms @{latency_size}²", "XNNPACK", "note"]
     lines = []
     for row in rows:
         if row.xnnpack is None:
@@ -89,9 +90,9 @@ def format_table(rows: list[ParityRow], latency_size: int) -> str:
             xnn = "not used: " + row.xnnpack.get("error", "?")[:60]
         lines.append([
             row.format, row.variant or "-", row.head, f"{row.max_abs_diff:.2e}",
-            "inf" if row.psnr_db is None else f"{row.psnr_db:.1f}",
+            "-" if row.compares != "image" else "inf" if row.psnr_db is None else f"{row.psnr_db:.1f}",
             _size(row.size_bytes) if row.size_bytes else "-",
-            "-" if row.latency_ms is None else f"{row.latency_ms:.1f}", xnn,
+            "-" if row.latency_ms is None else f"{row.latency_ms:.1f}", xnn, row.note,
         ])
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),

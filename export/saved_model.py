@@ -13,9 +13,10 @@ import keras
 import tensorflow as tf
 
 from export import serving_config
+from export import signature_names as names
 from export import signatures as sig
 from keras_durbm.model_config import min_input_size
-from keras_durbm.models.network import DuRBMNetwork, head_model
+from keras_durbm.models.network import DuRBMNetwork, classifier_model, head_model, routing_models
 
 DEFAULT_VERSION = 1
 MULTIHEAD_NAME = "multihead"
@@ -42,6 +43,40 @@ def export_head(model: DuRBMNetwork, head: str, version_dir: str, *, warmup_size
     return version_dir
 
 
+def export_auto(model: DuRBMNetwork, version_dir: str, *, warmup_size: int = 64) -> str:
+    """Writes the `auto` SavedModel: the degradation classifier picks the head per image, in the graph.
+
+    Its signatures are those of a head (`export.signatures`), each also returning `task` (the chosen
+    class: a head's name, or `clean` for an image returned unchanged), `probabilities` and `classes`.
+    The encoder and the classifier run once; `tf.switch_case` then runs only the chosen head's tail.
+    """
+    trunk, tails = routing_models(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    route = sig.routed_head(trunk, [tails[name] for name in model.task_names], model.classes)
+    extras = sig.routed_outputs(len(model.classes))
+    for name, (fn, spec) in sig.signature_functions(route, min_input_size(model.config), extras).items():
+        archive.add_endpoint(name, fn, input_signature=spec)
+    archive.write_out(version_dir, verbose=False)
+    serving_config.write_warmup_records(version_dir, names.AUTO_MODEL, max(warmup_size, min_input_size(model.config)))
+    return version_dir
+
+
+def export_classifier(model: DuRBMNetwork, path: str) -> str:
+    """A SavedModel whose `serving_default` maps `image` (any size) to `probabilities` (what ONNX converts)."""
+    sub = classifier_model(model)
+    archive = keras.export.ExportArchive()
+    archive.track(sub)
+    min_size = min_input_size(model.config)
+
+    def classify(image):
+        return {names.OUTPUT_PROBABILITIES: sub(sig.pad_aligned(image, min_size), training=False)}
+
+    archive.add_endpoint(sig.SERVING_DEFAULT, classify, input_signature=[sig.FLOAT_SPEC])
+    archive.write_out(path, verbose=False)
+    return path
+
+
 def export_multihead(model: DuRBMNetwork, path: str) -> str:
     """One SavedModel with a float signature per head (`<head>` → `restored`) and `serving_default`
     returning every head (outputs named after the heads) from one shared encoder pass."""
@@ -49,8 +84,12 @@ def export_multihead(model: DuRBMNetwork, path: str) -> str:
     archive.track(model)
     min_size = min_input_size(model.config)
 
+    def heads(x):  # the restored images only (not the classifier's probabilities)
+        outputs = model(x, training=False)
+        return {name: outputs[name] for name in model.task_names}
+
     def serve_all(image):
-        return sig.restore_any_size(lambda x: model(x, training=False), image, min_size)
+        return sig.restore_any_size(heads, image, min_size)
 
     archive.add_endpoint(sig.SERVING_DEFAULT, serve_all, input_signature=[sig.FLOAT_SPEC])
     for name in model.task_names:

@@ -12,3 +12,7 @@ INPUT_FLOAT, OUTPUT_FLOAT = "image", "restored"
 INPUT_UINT8, OUTPUT_UINT8 = "image_u8", "restored_u8"
 # TF Serving's REST API base64-encodes outputs whose names end in "_bytes".
 INPUT_BYTES, OUTPUT_BYTES = "image_bytes", "restored_bytes"
+# The `auto` model (blind restoration) also returns the chosen task, the probabilities and their class names.
+OUTPUT_TASK, OUTPUT_PROBABILITIES, OUTPUT_CLASSES = "task", "probabilities", "classes"
+#: Served model names beside the heads: the classifier-routed model; and the classifier's own TFLite/ONNX files.
+AUTO_MODEL, CLASSIFIER_MODEL = "auto", "classifier"

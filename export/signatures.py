@@ -1,4 +1,5 @@
-"""Serving signatures of one head: float32 of any size, uint8, and encoded image bytes in → PNG out.
+"""Serving signatures of one head (or of the `auto` model): float32 of any size, uint8, and encoded image
+bytes in → PNG out.
 
 The network takes H and W that are multiples of 4 and at least `min_input_size` (docs/design.md §1.4). These
 functions do what `keras_durbm.inference.pad_to_multiple` does, inside the graph: reflect-pad the bottom
@@ -8,7 +9,7 @@ run the head, crop back. A served request therefore gives the same pixels as `ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -17,7 +18,10 @@ from export.signature_names import (
     INPUT_FLOAT,
     INPUT_UINT8,
     OUTPUT_BYTES,
+    OUTPUT_CLASSES,
     OUTPUT_FLOAT,
+    OUTPUT_PROBABILITIES,
+    OUTPUT_TASK,
     OUTPUT_UINT8,
     SERVE_PNG,
     SERVE_UINT8,
@@ -50,6 +54,13 @@ def aligned_size(size: tf.Tensor, min_size: int) -> tf.Tensor:
     return (size + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE * SIZE_MULTIPLE
 
 
+def pad_aligned(images: tf.Tensor, min_size: int) -> tf.Tensor:
+    """Reflect-pads NHWC images at the bottom and right to the network's aligned size (`aligned_size`)."""
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.gather(images, reflect_indices(height, aligned_size(height, min_size)), axis=1)
+    return tf.gather(padded, reflect_indices(width, aligned_size(width, min_size)), axis=2)
+
+
 def restore_any_size(head: Head, images: tf.Tensor, min_size: int) -> tf.Tensor:
     """Runs `head` on float32 NHWC images of any H and W: reflect-pad bottom/right, run, crop back.
 
@@ -57,9 +68,7 @@ def restore_any_size(head: Head, images: tf.Tensor, min_size: int) -> tf.Tensor:
     head returning a dict of images (the whole network) has each of them cropped.
     """
     height, width = tf.shape(images)[1], tf.shape(images)[2]
-    padded = tf.gather(images, reflect_indices(height, aligned_size(height, min_size)), axis=1)
-    padded = tf.gather(padded, reflect_indices(width, aligned_size(width, min_size)), axis=2)
-    return tf.nest.map_structure(lambda y: y[:, :height, :width, :], head(padded))
+    return tf.nest.map_structure(lambda y: y[:, :height, :width, :], head(pad_aligned(images, min_size)))
 
 
 def graph_to_uint8(images: tf.Tensor) -> tf.Tensor:
@@ -76,32 +85,80 @@ def graph_to_float(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 255.0
 
 
-def signature_functions(head: Head, min_size: int) -> dict[str, tuple[Callable, list[tf.TensorSpec]]]:
+def signature_functions(head: Head, min_size: int, extra_outputs: dict[str, tf.TensorSpec] | None = None,
+                        ) -> dict[str, tuple[Callable, list[tf.TensorSpec]]]:
     """`{name: (fn, input_signature)}` of the three serving signatures of one head.
 
     * `serving_default`: `image` float32 NHWC in [0, 1], any H and W → `restored` float32 (unclipped).
     * `serve_uint8`: `image_u8` uint8 NHWC → `restored_u8` uint8 (clipped and rounded).
     * `serve_png`: `image_bytes` [N] encoded PNG/JPEG/BMP/GIF (any sizes, grey or RGB(A); alpha dropped)
       → `restored_bytes` [N] 8-bit RGB PNGs.
+
+    With `extra_outputs` (name → per-image spec), `head` returns a dict: `restored` and those outputs
+    (batched), which every signature passes through beside the image (the `auto` model's chosen task and
+    probabilities).
     """
+    extra_outputs = dict(extra_outputs or {})
+
+    def run(images):
+        height, width = tf.shape(images)[1], tf.shape(images)[2]
+        out = head(pad_aligned(images, min_size))
+        extras = {k: v for k, v in out.items() if k != OUTPUT_FLOAT} if extra_outputs else {}
+        restored = out[OUTPUT_FLOAT] if extra_outputs else out
+        return restored[:, :height, :width, :], extras
 
     def serve_float(image):
-        return {OUTPUT_FLOAT: restore_any_size(head, image, min_size)}
+        restored, extras = run(image)
+        return {OUTPUT_FLOAT: restored, **extras}
 
     def serve_uint8(image_u8):
-        return {OUTPUT_UINT8: graph_to_uint8(restore_any_size(head, graph_to_float(image_u8), min_size))}
+        restored, extras = run(graph_to_float(image_u8))
+        return {OUTPUT_UINT8: graph_to_uint8(restored), **extras}
 
     def restore_one_png(data):
         pixels = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
-        restored = restore_any_size(head, graph_to_float(pixels)[None], min_size)[0]
-        return tf.io.encode_png(graph_to_uint8(restored))
+        restored, extras = run(graph_to_float(pixels)[None])
+        return {OUTPUT_BYTES: tf.io.encode_png(graph_to_uint8(restored[0])), **{k: v[0] for k, v in extras.items()}}
 
     def serve_png(image_bytes):
-        encoded = tf.map_fn(restore_one_png, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
-        return {OUTPUT_BYTES: encoded}
+        return tf.map_fn(restore_one_png, image_bytes,
+                         fn_output_signature={OUTPUT_BYTES: tf.TensorSpec([], tf.string), **extra_outputs})
 
     return {
         SERVING_DEFAULT: (serve_float, [FLOAT_SPEC]),
         SERVE_UINT8: (serve_uint8, [UINT8_SPEC]),
         SERVE_PNG: (serve_png, [BYTES_SPEC]),
     }
+
+
+def routed_head(trunk, tails: Sequence, classes: Sequence[str]) -> Head:
+    """The `auto` model's head: per image, the trunk classifies, and `tf.switch_case` runs only the chosen
+    tail (or returns the image itself for `clean`, the last class). Returns `restored` and the outputs of
+    `routed_outputs(len(classes))`."""
+    names = tf.constant(list(classes))
+
+    def branch(tail, batch, x, res):
+        return lambda: tail([batch, x, res], training=False)
+
+    def route_one(image):
+        batch = image[None]
+        x, res, probabilities = trunk(batch, training=False)
+        index = tf.argmax(probabilities[0], output_type=tf.int32)
+        branches = [branch(tail, batch, x, res) for tail in tails] + [lambda: batch]
+        return tf.switch_case(index, branches)[0], probabilities[0], index
+
+    def route(padded):
+        restored, probabilities, index = tf.map_fn(route_one, padded, fn_output_signature=(
+            tf.TensorSpec([None, None, 3], tf.float32), tf.TensorSpec([len(classes)], tf.float32),
+            tf.TensorSpec([], tf.int32)))
+        count = tf.shape(padded)[0]
+        return {OUTPUT_FLOAT: restored, OUTPUT_TASK: tf.gather(names, index), OUTPUT_PROBABILITIES: probabilities,
+                OUTPUT_CLASSES: tf.tile(names[None], [count, 1])}
+
+    return route
+
+
+def routed_outputs(classes: int) -> dict[str, tf.TensorSpec]:
+    """Per-image specs of the `auto` model's extra outputs: chosen task, probabilities, their class names."""
+    return {OUTPUT_TASK: tf.TensorSpec([], tf.string), OUTPUT_PROBABILITIES: tf.TensorSpec([classes], tf.float32),
+            OUTPUT_CLASSES: tf.TensorSpec([classes], tf.string)}

@@ -145,3 +145,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Writes `data` as indented, key-sorted JSON through `atomic_path`."""
     write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def copy_file_atomic(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Copies `source` byte for byte to `path` through `atomic_path`."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)

@@ -10,6 +10,7 @@ Exit codes: 0 success, 1 the work failed (some images, a NaN loss), 2 bad argume
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -45,8 +46,20 @@ def stderr_captured(replay_on_error: bool = True):
 _OURS = "KERAS_DURBM_SET_TF_LOG_LEVEL"  # marks a TF_CPP_MIN_LOG_LEVEL we set, so child processes stay quiet too
 
 
+class _OwnStepRetracing(logging.Filter):
+    """Drops tf.function's "frequent retracing" warning about the trainer's step functions: one is traced
+    per head and phase by design, and the warning counts every closure of one definition together."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("retracing" in text and "Trainer._make_step.<locals>" in text)
+
+
 def quiet_tensorflow() -> None:
     """Imports TensorFlow (and Keras) with the C++ start-up noise hidden, unless the user set TF_CPP_MIN_LOG_LEVEL."""
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _OwnStepRetracing) for f in logger.filters):
+        logger.addFilter(_OwnStepRetracing())
     if "tensorflow" in sys.modules:
         return
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ and _OURS not in os.environ:

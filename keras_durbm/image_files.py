@@ -74,3 +74,14 @@ def prepare_output_dir(out_dir: str) -> None:
         ensure_writable_dir(out_dir)
     except OSError as error:
         raise UsageError(f"cannot write to the output folder {out_dir}: {error.strerror or error}") from None
+
+
+def check_report_path(path: str, flag: str) -> None:
+    """A report file (`--json`, `--report`) must name a file in an existing folder; `UsageError` otherwise."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a folder; expected a file name such as {os.path.join(path, 'report.json')}")
+    if not os.path.exists(folder):
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag} {path}: {folder} is a file, not a folder")

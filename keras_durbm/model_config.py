@@ -11,6 +11,8 @@ import dataclasses
 from typing import Any
 
 from keras_durbm.config_tree import replace_fields
+from keras_durbm.tasks import CLEAN
+from keras_durbm.topology import parse_topology
 
 BlockKernels = tuple[int, int, int]  # (k1, k2, dilation of k1) of one DuRB-M
 
@@ -36,6 +38,10 @@ class ModelConfig:
         fusion: keep DuRB-M's branch (a) (Table 3 "Fusion").
         tv_beta: exponent β of the TV statistic (eq. 6).
         decoder_widths: widths after the decoder's two PixelShuffle stages.
+        classifier: add the degradation classifier (softmax over the tasks and `clean`, read from
+            the encoder's activations; docs/evaluate-restore.md "Blind restoration").
+        classifier_hidden: width of its hidden layer.
+        classifier_backprop: let its gradient flow into the encoder (off: restoration unchanged).
     """
 
     topology: str = "R>B>J>H"
@@ -48,6 +54,15 @@ class ModelConfig:
     fusion: bool = True
     tv_beta: int = 3
     decoder_widths: tuple[int, int] = (64, 32)
+    classifier: bool = False
+    classifier_hidden: int = 64
+    classifier_backprop: bool = False
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """What the degradation classifier tells apart: the heads' tasks in topology order, then `clean`
+        (empty without a classifier)."""
+        return (*parse_topology(self.topology).task_names, CLEAN) if self.classifier else ()
 
     @property
     def channels(self) -> int:

@@ -1,6 +1,8 @@
-"""Restores image files with one head of a trained network.
+"""Restores image files with one head of a trained network, or with the head its classifier chooses.
 
     python -m keras_durbm.restore --model M --task haze IN... -o OUT [--tile N] [--overlap N] [--format png]
+    python -m keras_durbm.restore --model M --task auto IN... -o OUT [--chain [--max-steps K]]
+        [--min-confidence P [--fallback-task T]] [--report OUT/report.json]
 
 IN are image files or folders of images (PNG, JPEG, BMP, TIFF, WebP; any size; grayscale, alpha and
 16-bit kept). Each output is written to OUT (created) under the input's name, in the input's format
@@ -8,6 +10,13 @@ unless `--format png`, atomically (no partial files). A file already in OUT is n
 `--overwrite` is given; an input is never overwritten. Images above `--tile-above` pixels are restored
 in overlapping tiles (see docs/evaluate-restore.md for what tiling costs in accuracy); files above
 `--max-pixels` are refused from their header (decompression bombs), failing that image only.
+
+`--task auto` (a model with a degradation classifier) prints each image's class probabilities and
+restores it with the most probable head; an image judged clean is written unchanged. `--chain` then
+classifies the result again and restores again, until it is judged clean, a task would repeat, or
+`--max-steps` heads have run. Below `--min-confidence` an image goes to `--fallback-task`, or is
+skipped and listed. `--report` writes per input (its path as given) the chosen `task`, the
+`probabilities` and every step (docs/evaluate-restore.md "Blind restoration").
 
 Exit status: 2 when nothing was done (bad arguments, unknown task, missing input, existing or unwritable
 output, model that cannot be loaded); 1 when some images failed (each is named; the others are still
@@ -18,29 +27,36 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
+from keras_durbm.atomic_files import copy_file_atomic, write_json_atomic
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error_text, quiet_tensorflow
 from keras_durbm.config_tree import add_arguments, from_arguments
 from keras_durbm.errors import UsageError
-from keras_durbm.image_files import collect_inputs, output_paths, prepare_output_dir
+from keras_durbm.image_files import check_report_path, collect_inputs, output_paths, prepare_output_dir
 from keras_durbm.image_io import DEFAULT_MAX_PIXELS, read_image, write_image
 from keras_durbm.inference import TilingConfig, check_head, restore
-from keras_durbm.tasks import get_task
+from keras_durbm.routing import RESTORED, SKIPPED, RoutingConfig, check_classifier, route
+from keras_durbm.tasks import AUTO, CLEAN, get_task
 
 _TILING = "tiling."
+_ROUTING = "routing."
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m keras_durbm.restore", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a .keras file or a training run folder")
-    parser.add_argument("--task", required=True, help="head to use (name or letter, e.g. haze or H)")
+    parser.add_argument("--task", required=True, help="head to use (name or letter, e.g. haze or H), or auto: "
+                        "the model's degradation classifier chooses")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created)")
     parser.add_argument("--format", choices=("png",), help="write PNG whatever the input format")
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in OUT")
     add_arguments(parser.add_argument_group("tiling"), TilingConfig, dest_prefix=_TILING)
+    add_arguments(parser.add_argument_group("blind restoration (--task auto)"), RoutingConfig, dest_prefix=_ROUTING)
+    parser.add_argument("--report", metavar="FILE.json", help="with --task auto: write what was chosen per image")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"refuse image files with more pixels (default {DEFAULT_MAX_PIXELS:,}; 0: no limit)")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first image that fails")
@@ -59,20 +75,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_pixels < 0:
         parser.error(f"--max-pixels must be at least 0, got {args.max_pixels}")
+    auto = args.task.lower() == AUTO
     try:
         tiling = from_arguments(TilingConfig(), args, dest_prefix=_TILING)
-        task = get_task(args.task)
+        routing = from_arguments(RoutingConfig(), args, dest_prefix=_ROUTING)
+        if not auto and (routing != RoutingConfig() or args.report):
+            raise UsageError("--chain, --max-steps, --min-confidence, --fallback-task and --report need --task auto")
+        task = None if auto else get_task(args.task)
+        if args.report:
+            check_report_path(args.report, "--report")
         inputs = collect_inputs(args.inputs)
         outputs = output_paths(inputs, args.output, args.format, overwrite=args.overwrite)
         quiet_tensorflow()
         from keras_durbm.models import load_durbm  # heavy (Keras): after the arguments are checked
 
         model = load_durbm(args.model)
-        check_head(model, task)
+        if auto:
+            check_classifier(model, args.model)
+            if routing.fallback_task:
+                check_head(model, get_task(routing.fallback_task))
+        else:
+            check_head(model, task)
         prepare_output_dir(args.output)
     except (UsageError, KeyError, ValueError, OSError) as error:
         print(f"error: {error_text(error)}", file=sys.stderr)
         return EXIT_USAGE
+    if auto:
+        return _restore_auto(model, inputs, outputs, routing, tiling, args)
 
     import tensorflow as tf
     from tqdm import tqdm
@@ -95,6 +124,53 @@ def main(argv: list[str] | None = None) -> int:
             bar.update(1)
     print(f"restored {done} of {len(inputs)} image(s) into {args.output}"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _restore_auto(model, inputs: list[str], outputs: list[str], routing: RoutingConfig, tiling: TilingConfig,
+                  args) -> int:
+    """`--task auto`: classify, restore with the chosen head (or chain), write, report."""
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    counts = {RESTORED: 0, CLEAN: 0}
+    failed, skipped, report = [], [], {}
+    with tqdm(total=len(inputs), desc="restore auto", unit="img", file=sys.stderr,
+              disable=args.no_progress) as bar:
+        for inp, out in zip(inputs, outputs, strict=True):
+            try:
+                image, extras = read_image(inp, max_pixels=args.max_pixels or None)
+                routed = route(model, image, routing, tiling)
+                for k, step in enumerate(routed.steps, start=1):
+                    bar.write(f"{inp}: {f'step {k}: ' if routing.chain else ''}{step.describe()}")
+                if routed.outcome == SKIPPED:
+                    skipped.append(inp)
+                    report[inp] = {**routed.to_dict(), "output": None}
+                    bar.update(1)
+                    continue
+                if routed.outcome == CLEAN and os.path.splitext(out)[1].lower() == os.path.splitext(inp)[1].lower():
+                    copy_file_atomic(inp, out)  # judged clean: the very same file
+                else:
+                    write_image(out, routed.image, extras)
+                if routed.outcome == CLEAN:
+                    bar.write(f"{inp}: judged clean, written unchanged to {out}")
+                counts[routed.outcome] += 1
+                report[inp] = {**routed.to_dict(), "output": out}
+            except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
+                failed.append(inp)
+                text = _image_error_text(error)
+                bar.write(f"error: {text if text.startswith(inp) else f'{inp}: {text}'}", file=sys.stderr)
+                report[inp] = {"error": text, "output": None}
+                if args.fail_fast:
+                    break
+            bar.update(1)
+    if args.report:
+        write_json_atomic(args.report, {"model": args.model, "routing": dataclasses.asdict(routing),
+                                        "images": report})
+    print(f"restored {counts[RESTORED]} and kept {counts[CLEAN]} clean of {len(inputs)} image(s) into {args.output}"
+          + (f"; skipped (below --min-confidence {routing.min_confidence}): {', '.join(skipped)}" if skipped else "")
+          + (f"; failed: {', '.join(failed)}" if failed else "")
+          + (f"; report: {args.report}" if args.report else ""))
     return EXIT_FAILED if failed else EXIT_OK
 
 

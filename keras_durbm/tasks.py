@@ -39,6 +39,11 @@ class Task:
 _BY_LETTER: dict[str, Task] = {}
 _BY_NAME: dict[str, Task] = {}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: `--task auto`: the degradation classifier chooses the head (keras_durbm.routing).
+AUTO = "auto"
+#: The degradation classifier's class for an image without degradation (and for every training target).
+CLEAN = "clean"
+RESERVED_NAMES = (AUTO, CLEAN)
 
 
 def register_task(task: Task) -> Task:
@@ -47,6 +52,8 @@ def register_task(task: Task) -> Task:
         raise ValueError(f"task letter must be one upper-case letter, got {task.letter!r}")
     if not _NAME_RE.match(task.name):
         raise ValueError(f"task name must match {_NAME_RE.pattern}, got {task.name!r}")
+    if task.name in RESERVED_NAMES:
+        raise ValueError(f"task name {task.name!r} is reserved ({', '.join(RESERVED_NAMES)} are not tasks)")
     for space in (task.score_on, *task.also_score_on):
         if space not in ("y", "rgb"):
             raise ValueError(f"task {task.name!r}: colour space must be 'y' or 'rgb', got {space!r}")

@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -105,13 +106,19 @@ class RestClient:
                                    "UNAVAILABLE") from None
         raise AssertionError("unreachable")
 
-    def signatures(self) -> set[str]:
-        """Signature names the served model offers (from its metadata)."""
+    def signatures(self) -> dict[str, set[str]]:
+        """The served model's signatures and the names of their outputs (from its metadata)."""
         defs = self._call("/metadata").get("metadata", {}).get("signature_def", {})
-        return set(defs.get("signature_def") or defs.get("signatureDef") or {})
+        defs = defs.get("signature_def") or defs.get("signatureDef") or {}
+        return {name: set(body.get("outputs") or {}) if isinstance(body, dict) else set()
+                for name, body in defs.items()}
 
     def predict(self, signature: str, inputs: dict[str, object], output: str) -> object:
-        """Columnar predict of `output`; numpy arrays go as nested lists, bytes as `{"b64": ...}` (and back)."""
+        """The `output` of a predict call (see `predict_outputs`)."""
+        return self.predict_outputs(signature, inputs, (output,))[output]
+
+    def predict_outputs(self, signature: str, inputs: dict[str, object], outputs: Sequence[str]) -> dict:
+        """Columnar predict of `outputs`; numpy arrays go as nested lists, bytes as `{"b64": ...}` (and back)."""
         def encode(value):
             if isinstance(value, bytes):
                 return {"b64": base64.b64encode(value).decode("ascii")}
@@ -130,13 +137,15 @@ class RestClient:
                                         "inputs": {k: encode(v) for k, v in inputs.items()}})
         if "outputs" not in reply:
             raise ServingError(f"{self}: unexpected reply without outputs: {str(reply)[:200]}")
-        outputs = reply["outputs"]
+        values = reply["outputs"]
         # TF Serving omits the name when a signature has a single output.
-        if isinstance(outputs, dict) and "b64" not in outputs:
-            if output not in outputs:
-                raise ServingError(f"{self}: the reply has outputs {', '.join(outputs)}, not {output!r}")
-            outputs = outputs[output]
-        return decode(outputs)
+        if not (isinstance(values, dict) and "b64" not in values):
+            values = {outputs[0]: values} if len(outputs) == 1 else {}
+        missing = [name for name in outputs if name not in values]
+        if missing:
+            raise ServingError(f"{self}: the reply has outputs {', '.join(values) or 'none named'}, not "
+                               f"{', '.join(map(repr, missing))}")
+        return {name: decode(values[name]) for name in outputs}
 
 
 class GrpcClient:
@@ -190,7 +199,8 @@ class GrpcClient:
                 raise ServingError(f"{self} refused the request ({code}): {text}", code) from None
         raise AssertionError("unreachable")
 
-    def signatures(self) -> set[str]:
+    def signatures(self) -> dict[str, set[str]]:
+        """The served model's signatures and the names of their outputs (from its metadata)."""
         from tensorflow_serving.apis import get_model_metadata_pb2
 
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
@@ -198,23 +208,29 @@ class GrpcClient:
         response = self._call(self.stub.GetModelMetadata, request)
         defs = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(defs)
-        return set(defs.signature_def)
+        return {name: set(body.outputs) for name, body in defs.signature_def.items()}
 
     def predict(self, signature: str, inputs: dict[str, object], output: str) -> object:
-        """Predict of `output` (asked for with `output_filter`); string tensors come back as lists of bytes."""
+        """The `output` of a predict call (see `predict_outputs`)."""
+        return self.predict_outputs(signature, inputs, (output,))[output]
+
+    def predict_outputs(self, signature: str, inputs: dict[str, object], outputs: Sequence[str]) -> dict:
+        """Predict of `outputs` (asked for with `output_filter`); string tensors come back as lists of bytes."""
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
-        request = predict_pb2.PredictRequest(output_filter=[output])
+        request = predict_pb2.PredictRequest(output_filter=list(outputs))
         self._spec(request, signature)
         for key, value in inputs.items():
             value = np.array(value, dtype=object) if isinstance(value, list) else np.asarray(value)
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
         response = self._call(self.stub.Predict, request)
-        if output not in response.outputs:
-            raise ServingError(f"{self}: the reply has outputs {', '.join(response.outputs)}, not {output!r}")
-        value = tf.make_ndarray(response.outputs[output])
-        return list(value) if value.dtype == object else value
+        missing = [name for name in outputs if name not in response.outputs]
+        if missing:
+            raise ServingError(f"{self}: the reply has outputs {', '.join(response.outputs)}, not "
+                               f"{', '.join(map(repr, missing))}")
+        values = {name: tf.make_ndarray(response.outputs[name]) for name in outputs}
+        return {name: list(v) if v.dtype == object else v for name, v in values.items()}
 
     def close(self) -> None:
         self.channel.close()
@@ -223,29 +239,55 @@ class GrpcClient:
 Client = RestClient | GrpcClient
 
 
-def check_signature(client: Client, signature: str) -> None:
-    """Raises `ServerUnusable` unless the server answers and the model has `signature`."""
+def check_signature(client: Client, signature: str) -> dict[str, set[str]]:
+    """The model's signatures and their outputs; `ServerUnusable` unless the server answers and the model
+    has `signature`."""
     available = client.signatures()
     if signature not in available:
         raise ServerUnusable(f"model {client.model!r} on {client} has no signature {signature!r}; it has: "
                              f"{', '.join(sorted(available)) or 'none'} (was it exported by python -m export?)")
+    return available
+
+
+#: What an `auto` model (export's blind-restoration model) returns beside the image.
+ROUTED_OUTPUTS = (sig.OUTPUT_TASK, sig.OUTPUT_PROBABILITIES, sig.OUTPUT_CLASSES)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def restore_uint8(client: Client, pixels: np.ndarray, signature: str = sig.SERVE_PNG) -> np.ndarray:
     """Restores one uint8 RGB (H, W, 3) image through `signature` (`serve_png` or `serve_uint8`)."""
+    return route_uint8(client, pixels, signature, routed=False)[0]
+
+
+def route_uint8(client: Client, pixels: np.ndarray, signature: str = sig.SERVE_PNG, *,
+                routed: bool = True) -> tuple[np.ndarray, str | None, dict[str, float]]:
+    """Restores one uint8 RGB image; with `routed` (an `auto` model) also returns the chosen task and
+    the class probabilities (else None and {})."""
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    extras = ROUTED_OUTPUTS if routed else ()
     if signature == sig.SERVE_UINT8:
-        restored = np.asarray(client.predict(signature, {sig.INPUT_UINT8: pixels[None]}, sig.OUTPUT_UINT8))
-        return restored.astype(np.uint8)[0]
-    if signature != sig.SERVE_PNG:
+        out = client.predict_outputs(signature, {sig.INPUT_UINT8: pixels[None]}, (sig.OUTPUT_UINT8, *extras))
+        restored = np.asarray(out[sig.OUTPUT_UINT8]).astype(np.uint8)[0]
+    elif signature == sig.SERVE_PNG:
+        out = client.predict_outputs(signature, {sig.INPUT_BYTES: [encode_png(pixels)]}, (sig.OUTPUT_BYTES, *extras))
+        restored = decode_png(out[sig.OUTPUT_BYTES][0])
+    else:
         raise ValueError(f"restore_uint8 uses serve_png or serve_uint8, not {signature!r}")
-    encoded = client.predict(signature, {sig.INPUT_BYTES: [encode_png(pixels)]}, sig.OUTPUT_BYTES)[0]
-    return decode_png(encoded)
+    if not routed:
+        return restored, None, {}
+    classes = [_text(c) for c in np.asarray(out[sig.OUTPUT_CLASSES], dtype=object).reshape(-1)]
+    probabilities = [float(p) for p in np.asarray(out[sig.OUTPUT_PROBABILITIES], np.float64).reshape(-1)]
+    task = _text(np.asarray(out[sig.OUTPUT_TASK], dtype=object).reshape(-1)[0])
+    return restored, task, dict(zip(classes, probabilities, strict=True))
 
 
 def restore_file(client: Client, source: str, target: str, *, signature: str = sig.SERVE_PNG,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
-    """Reads `source`, restores it through the server and writes `target` as `keras_durbm.restore` would.
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, routed: bool = False) -> str | None:
+    """Reads `source`, restores it through the server and writes `target` as `keras_durbm.restore` would;
+    returns the `auto` model's description of its choice (`haze 0.97 (rain 0.02, clean 0.01)`) with `routed`.
 
     Files over `max_pixels` are refused from their header (a server restores whole images: use
     `python -m keras_durbm.restore --tile` for larger ones)."""
@@ -255,10 +297,15 @@ def restore_file(client: Client, source: str, target: str, *, signature: str = s
         raise ImageTooLargeError(error.path, error.problem, "a smaller image: a server restores whole images, so "
                                  "restore this one in tiles with python -m keras_durbm.restore --tile, or raise "
                                  "--max-pixels if the server has the memory") from None
-    restored = restore_uint8(client, to_uint8(image), signature)
+    restored, task, probabilities = route_uint8(client, to_uint8(image), signature, routed=routed)
     if restored.shape != image.shape:
         raise ServingError(f"{source}: the server returned shape {restored.shape} for an image of {image.shape}")
     write_image(target, to_float(restored), extras)
+    if not routed:
+        return None
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
+    others = ", ".join(f"{name} {p:.2f}" for name, p in ranked if name != task)
+    return f"{task} {probabilities.get(task, float('nan')):.2f}" + (f" ({others})" if others else "")
 
 
 def make_client(args) -> Client:
@@ -275,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--rest", metavar="URL", help="REST endpoint, e.g. http://127.0.0.1:8501")
     where.add_argument("--grpc", metavar="HOST:PORT", help="gRPC endpoint, e.g. 127.0.0.1:8500")
-    parser.add_argument("--model", required=True, help="served model name (one per head, e.g. haze)")
+    parser.add_argument("--model", required=True, help="served model name (one per head, e.g. haze; auto: the "
+                        "degradation classifier picks the head, and the chosen task is printed)")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created)")
     parser.add_argument("--signature", choices=tuple(SIGNATURE_CHOICES), default="png",
@@ -308,9 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     signature = SIGNATURE_CHOICES[args.signature]
     client = make_client(args)
     try:
-        check_signature(client, signature)  # before OUT is created: an unusable server writes nothing
+        available = check_signature(client, signature)  # before OUT is created: an unusable server writes nothing
     except ServingError as error:
         return fail(error, EXIT_FAILED)
+    routed = sig.OUTPUT_TASK in available[signature]  # an auto model: its classifier chose the head
     try:
         prepare_output_dir(args.output)
     except UsageError as error:
@@ -323,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
               disable=args.no_progress) as bar:
         for source, target in zip(inputs, outputs, strict=True):
             try:
-                restore_file(client, source, target, signature=signature, max_pixels=args.max_pixels or None)
+                chosen = restore_file(client, source, target, signature=signature,
+                                      max_pixels=args.max_pixels or None, routed=routed)
+                if chosen:
+                    bar.write(f"{source}: task {chosen}")
             except ServerUnusable as error:
                 print(f"error: {error}", file=sys.stderr)
                 return EXIT_FAILED

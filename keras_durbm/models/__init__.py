@@ -4,20 +4,33 @@ What needs no Keras lives beside this package, so commands can check a config be
 `keras_durbm.model_config` (the config and its presets) and `keras_durbm.topology` (where heads sit).
 """
 
+from keras_durbm.model_file import MODEL_FILENAME, read_model_config, resolve_model_path
 from keras_durbm.models.cost import count_parameters, count_weight_layers, multiply_adds_per_megapixel
-from keras_durbm.models.network import INPUT_NAME, DuRBMNetwork, build_durbm, head_model
-from keras_durbm.models.saving import MODEL_FILENAME, load_durbm, resolve_model_path, save_durbm
+from keras_durbm.models.network import (
+    DEGRADATION,
+    INPUT_NAME,
+    DuRBMNetwork,
+    build_durbm,
+    classifier_model,
+    head_model,
+    routing_models,
+)
+from keras_durbm.models.saving import load_durbm, save_durbm
 
 __all__ = [
+    "DEGRADATION",
     "INPUT_NAME",
     "MODEL_FILENAME",
     "DuRBMNetwork",
     "build_durbm",
+    "classifier_model",
     "count_parameters",
     "count_weight_layers",
     "head_model",
     "load_durbm",
     "multiply_adds_per_megapixel",
+    "read_model_config",
     "resolve_model_path",
+    "routing_models",
     "save_durbm",
 ]

@@ -27,6 +27,9 @@ class ModelCard:
     encoder_weight_layers: int
     extra_block_weight_layers: tuple[int, ...]
     heads: tuple[HeadCost, ...]
+    classes: tuple[str, ...] = ()  # what the degradation classifier tells apart (empty without one)
+    classifier_parameters: int = 0
+    classifier_weight_layers: int = 0
 
 
 def describe(model: DuRBMNetwork, measure_size: int = 256) -> ModelCard:
@@ -54,7 +57,16 @@ def describe(model: DuRBMNetwork, measure_size: int = 256) -> ModelCard:
         encoder_weight_layers=sum(count_weight_layers(layer) for layer in encoder),
         extra_block_weight_layers=tuple(count_weight_layers(layer) for layer in extra),
         heads=tuple(heads),
+        **_classifier_cost(model),
     )
+
+
+def _classifier_cost(model: DuRBMNetwork) -> dict:
+    if not model.config.classifier:
+        return {}
+    layer = model.get_layer("degradation_classifier")
+    return {"classes": model.classes, "classifier_parameters": count_parameters(layer),
+            "classifier_weight_layers": count_weight_layers(layer)}
 
 
 def format_card(card: ModelCard, preset: str = "") -> str:
@@ -76,6 +88,9 @@ def format_card(card: ModelCard, preset: str = "") -> str:
             f"  {h.task:<12} {h.depth:>5} {h.parameters:>12,} {h.weight_layers:>14} "
             f"{h.decoder_weight_layers:>8} {h.gmacs_per_megapixel:>9.1f} {2 * h.gmacs_per_megapixel:>9.1f}"
         )
+    if card.classes:
+        lines.append(f"  degradation classifier: {card.classifier_parameters:,} parameters in "
+                     f"{card.classifier_weight_layers} weight layers (in the total), over {', '.join(card.classes)}")
     lines.append("  (GMAC/MP: multiply-accumulates of conv and dense layers per million input pixels; FLOPs = 2 x MACs)")
     return "\n".join(lines)
 

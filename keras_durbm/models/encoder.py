@@ -25,12 +25,14 @@ def make_block(config: ModelConfig, kernels: tuple[int, int, int], name: str) ->
 def apply_encoder(image, config: ModelConfig):
     """conv → ReLU → conv(s2) → ReLU [= res] → conv(s2) → ReLU → DuRB-M × len(shared_kernels).
 
-    Returns `(x, res)`: `x` at 1/4 resolution with C channels, `res` at 1/2.
+    Returns `(x, res, first)`: `x` at 1/4 resolution with C channels, `res` at 1/2, and `first`, the
+    first ReLU (full resolution), which the degradation classifier reads (docs/evaluate-restore.md
+    "Blind restoration" has the measurements behind that choice).
     """
     w1, w2, w3 = config.stem_widths
-    x = ReflectConv2D(w1, 3, activation="relu", name="encoder_stem1")(image)
-    res = ReflectConv2D(w2, 3, strides=2, activation="relu", name="encoder_stem2")(x)
+    first = ReflectConv2D(w1, 3, activation="relu", name="encoder_stem1")(image)
+    res = ReflectConv2D(w2, 3, strides=2, activation="relu", name="encoder_stem2")(first)
     x = ReflectConv2D(w3, 3, strides=2, activation="relu", name="encoder_stem3")(res)
     for i, kernels in enumerate(config.shared_kernels, start=1):
         x, res = make_block(config, kernels, f"encoder_durbm{i}")([x, res])
-    return x, res
+    return x, res, first

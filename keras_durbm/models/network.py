@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from keras_durbm.config_tree import from_dict, to_dict
+from keras_durbm.layers.degradation_classifier import DegradationClassifier
 from keras_durbm.layers.serialization import serializable
 from keras_durbm.model_config import SIZE_MULTIPLE, ModelConfig, min_input_size
 from keras_durbm.models.decoder import apply_decoder
@@ -16,6 +17,8 @@ from keras_durbm.models.input_contract import InputSizeCheck
 from keras_durbm.topology import Topology, parse_topology
 
 INPUT_NAME = "image"
+#: Output of the degradation classifier (when `config.classifier`): probabilities of `model.classes`.
+DEGRADATION = "degradation"
 
 
 @serializable
@@ -24,8 +27,10 @@ class DuRBMNetwork(keras.Model):
 
     Input `image`: float32 NHWC RGB in [0, 1], any H and W that are multiples
     of 4 (≥ `min_input_size`). Output: a dict `{task_name: restored}` whose
-    order follows the topology string. The config is part of the saved model,
-    so a `.keras` file describes itself (topology, widths, kernels).
+    order follows the topology string and, with `config.classifier`, the
+    `degradation` probabilities over `classes` (the tasks, then `clean`).
+    The config is part of the saved model, so a `.keras` file describes itself
+    (topology, widths, kernels).
 
     Args:
         config: a `ModelConfig` (or its dict form, as stored in `.keras` files).
@@ -44,7 +49,7 @@ class DuRBMNetwork(keras.Model):
         # === Functional Model ===
         image = keras.Input((None, None, 3), name=INPUT_NAME)
         checked = InputSizeCheck(SIZE_MULTIPLE, min_input_size(config), name="input_size_check")(image)
-        x, res = apply_encoder(checked, config)
+        x, res, first = apply_encoder(checked, config)
         outputs = {}
         for depth, level in enumerate(topology.levels):
             if depth:
@@ -52,6 +57,10 @@ class DuRBMNetwork(keras.Model):
                 x, res = block([x, res])
             for task in level:
                 outputs[task.name] = apply_decoder(x, image, config.decoder_widths, task.name)
+        if config.classifier:
+            outputs[DEGRADATION] = DegradationClassifier(len(config.classes), config.classifier_hidden,
+                                                         config.classifier_backprop, name="degradation_classifier")(
+                [checked, first])
         kwargs.setdefault("name", "durbm_" + "".join(t.letter for t in topology.tasks).lower())
         super().__init__(inputs=image, outputs=outputs, **kwargs)
 
@@ -62,6 +71,11 @@ class DuRBMNetwork(keras.Model):
     @property
     def task_names(self) -> tuple[str, ...]:
         return self.topology.task_names
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """What the degradation classifier tells apart: the heads' tasks, then `clean` (empty without one)."""
+        return self.config.classes
 
     def get_config(self):
         return {"config": to_dict(self.config), "name": self.name, "trainable": self.trainable}
@@ -85,3 +99,24 @@ def head_model(model: DuRBMNetwork, task_name: str) -> keras.Model:
     if task_name not in model.task_names:
         raise KeyError(f"unknown head {task_name!r}; this model has heads: {', '.join(model.task_names)}")
     return keras.Model(model.input, model.output[task_name], name=f"{model.name}_{task_name}")
+
+
+def classifier_model(model: DuRBMNetwork) -> keras.Model:
+    """`image` → degradation probabilities, sharing `model`'s weights: the encoder and the classifier only."""
+    if not model.config.classifier:
+        raise KeyError("this model has no degradation classifier; add one with python -m keras_durbm.train "
+                       f"--experiment router --set init.model=<the model> (its heads: {', '.join(model.task_names)})")
+    return keras.Model(model.input, model.output[DEGRADATION], name=f"{model.name}_classifier")
+
+
+def routing_models(model: DuRBMNetwork) -> tuple[keras.Model, dict[str, keras.Model]]:
+    """The network cut for blind restoration, sharing `model`'s weights: a `trunk`, `image` → (x, res,
+    degradation probabilities), that runs the encoder and the classifier once; and per head a `tail`,
+    (image, x, res) → restored, that runs the rest of that head's path only. Trunk then one tail costs
+    one head plus the classifier (export's `auto` model branches between the tails)."""
+    classifier_model(model)  # the KeyError with the router hint when there is none
+    x, res = model.get_layer(f"encoder_durbm{len(model.config.shared_kernels)}").output
+    trunk = keras.Model(model.input, [x, res, model.output[DEGRADATION]], name=f"{model.name}_trunk")
+    tails = {name: keras.Model([model.input, x, res], model.output[name], name=f"{model.name}_{name}_tail")
+             for name in model.task_names}
+    return trunk, tails

@@ -8,25 +8,10 @@ import zipfile
 import keras
 
 from keras_durbm.atomic_files import atomic_path
+from keras_durbm.model_file import MODEL_FILENAME, resolve_model_path
 from keras_durbm.models.network import DuRBMNetwork  # importing it registers every layer of the network
 
-MODEL_FILENAME = "model.keras"
-
-
-def resolve_model_path(path: str) -> str:
-    """Accepts a `.keras` file or a run folder holding `model.keras`; errors say what was expected."""
-    if os.path.isdir(path):
-        candidate = os.path.join(path, MODEL_FILENAME)
-        if not os.path.isfile(candidate):
-            raise FileNotFoundError(
-                f"{path} is a folder without {MODEL_FILENAME}: expected a trained model file or a training run folder"
-            )
-        return candidate
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model {path} does not exist (expected a .keras file or a run folder)")
-    if not path.endswith(".keras"):
-        raise ValueError(f"model {path}: expected a .keras file (Keras 3 format) or a run folder")
-    return path
+__all__ = ["MODEL_FILENAME", "load_durbm", "resolve_model_path", "save_durbm"]
 
 
 def load_durbm(path: str) -> DuRBMNetwork:

@@ -85,6 +85,8 @@ def build_context(study: Study, directory: str, *, data: str | None, preset: str
         _check_data(data, study)
     overrides = [f"model_preset={preset}", f"schedule.total_steps={steps or DEFAULT_STEPS[not embedded]}",
                  "data.source=tfrecords", f"data.tfrecord_dir={os.path.abspath(data_dir)}", "data.val_split=",
+                 # the studies are about restoration (the paper has no classifier)
+                 "model.classifier=false", "schedule.classifier_steps=0",
                  "logging.eval_every=0", "logging.progress_bar=false", *assignments]
     if batch or study.batch:
         overrides.append(f"data.batch_size={batch or study.batch}")

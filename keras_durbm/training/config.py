@@ -15,6 +15,7 @@ from typing import Any
 
 from keras_durbm.config_tree import apply_overrides
 from keras_durbm.model_config import MODEL_PRESETS, SIZE_MULTIPLE, ModelConfig, min_input_size, model_preset
+from keras_durbm.model_file import read_model_config
 from keras_durbm.tasks import Task, get_task
 from keras_durbm.topology import parse_topology
 
@@ -113,9 +114,13 @@ class LossConfig:
             default 1, as in the paper). A task whose gradients dwarf the others' (heavy haze is
             a global colour shift) otherwise fills the shared encoder's Adam moments alone; the
             logged losses stay unweighted.
+        classifier_weight: multiplies the classifier's cross-entropy (inputs labelled with their task,
+            targets as `clean`; `model.classifier`). Its own weights have their own Adam moments, so this only
+            sets how hard it pulls on the encoder when `model.classifier_backprop` lets it.
     """
 
     task_weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    classifier_weight: float = 0.1
 
     def weight_of(self, task: Task) -> float:
         return float(self.task_weights.get(task.name, self.task_weights.get(task.letter, 1.0)))
@@ -123,6 +128,8 @@ class LossConfig:
     def __post_init__(self):
         if any(float(w) < 0 for w in self.task_weights.values()):
             raise ValueError(f"loss.task_weights must be >= 0, got {self.task_weights}")
+        if not self.classifier_weight > 0:
+            raise ValueError(f"loss.classifier_weight must be > 0, got {self.classifier_weight}")
 
 
 MOMENTS = ("shared", "per_task")
@@ -164,9 +171,15 @@ class ScheduleConfig:
     the learning rate is multiplied by `plateau_factor` (not below `min_learning_rate`).
     `warmup_steps` > 0 ramps the rate linearly from lr/warmup_steps up to lr over the first
     steps **(choice; 0 in the paper recipe)**.
+
+    With a degradation classifier (`model.classifier`), `classifier_steps` more steps follow the
+    `total_steps` joint ones and train the classifier alone on the final encoder (whose activations kept
+    moving while it learned jointly), at the last learning rate; nothing else changes in them. With
+    `total_steps=0` a run only trains the classifier of the model it starts from (`init.model`).
     """
 
     total_steps: int = 100_000
+    classifier_steps: int = 0
     warmup_steps: int = 0
     plateau_window: int = 1000
     plateau_patience: int = 5
@@ -175,9 +188,10 @@ class ScheduleConfig:
     min_learning_rate: float = 1e-7
 
     def __post_init__(self):
-        if self.total_steps < 1 or self.plateau_window < 1 or self.plateau_patience < 1 or self.warmup_steps < 0:
-            raise ValueError("schedule.total_steps, plateau_window and plateau_patience must be >= 1, "
-                             "warmup_steps >= 0")
+        if self.total_steps < 0 or self.classifier_steps < 0 or self.total_steps + self.classifier_steps < 1:
+            raise ValueError("schedule.total_steps and classifier_steps must be >= 0, and not both 0")
+        if self.plateau_window < 1 or self.plateau_patience < 1 or self.warmup_steps < 0:
+            raise ValueError("schedule.plateau_window and plateau_patience must be >= 1, warmup_steps >= 0")
         if not 0.0 < self.plateau_factor <= 1.0:
             raise ValueError(f"schedule.plateau_factor must be in (0, 1], got {self.plateau_factor}")
 
@@ -192,9 +206,13 @@ class InitConfig:
             default random init the heads start by adding noise, and Adam's normalised steps
             quickly push the decoders' ReLUs dead to suppress it; on the demo this froze three of
             four heads at "output = input" (residual ~1e-4, 99% of the last ReLUs at zero).
+        model: start from this trained model (a `.keras` file or a run folder) instead: its model
+            config is adopted (only the `model.classifier*` fields come from this config) and every
+            layer's weights are copied; `zero_output_kernels` is then ignored.
     """
 
     zero_output_kernels: bool = True
+    model: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,6 +335,11 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
             f"data.pattern {config.data.pattern!r} must name every head of model.topology "
             f"{config.model.topology!r} (heads: {', '.join(sorted(heads))}) but those in data.skip_heads "
             f"({', '.join(sorted(skipped)) or 'none'}), and nothing else")
+    if config.schedule.classifier_steps and not config.model.classifier:
+        raise ValueError("schedule.classifier_steps train the degradation classifier, but model.classifier is off")
+    if not config.schedule.total_steps and not config.init.model:
+        raise ValueError("schedule.total_steps=0 trains only the degradation classifier, on a trained encoder: "
+                         "give the trained model with --set init.model=RUN_DIR_OR_FILE.keras")
     for field, mapping in (("data.batch_sizes", config.data.batch_sizes), ("loss.task_weights", config.loss.task_weights)):
         for key in mapping:
             try:
@@ -351,11 +374,16 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
 
 
 def paper_experiment() -> ExperimentConfig:
-    """The paper's recipe (§5.1.2): R>B>J>H, batch 32, 256² crops, cycles 3·B 1·H 1·R 1·J, Adam 1e-4."""
+    """The paper's recipe (§5.1.2): R>B>J>H, batch 32, 256² crops, cycles 3·B 1·H 1·R 1·J, Adam 1e-4.
+
+    Adds the degradation classifier (not in the paper; its gradient stops at the encoder, so the heads
+    train exactly as without it) and 2,000 classifier steps at the end.
+    """
     return ExperimentConfig(
         experiment="paper",
         model_preset="paper",
-        model=model_preset("paper", topology="R>B>J>H"),
+        model=model_preset("paper", topology="R>B>J>H", classifier=True),
+        schedule=ScheduleConfig(classifier_steps=2000),
         data=DataConfig(source="tfrecords", pattern="BBBHRJ", batch_size=32, crop=256),
         logging=LoggingConfig(final_eval_images=50),
     )
@@ -372,15 +400,36 @@ def demo_experiment() -> ExperimentConfig:
     return ExperimentConfig(
         experiment="demo",
         model_preset="demo",
-        model=model_preset("demo", topology="R>B>J>H"),
+        model=model_preset("demo", topology="R>B>J>H", classifier=True),
         data=DataConfig(
             source="demo", pattern="BBBHRJJ", batch_size=8, crop=48, crop_align={"jpeg": 8}, val_split="test",
             demo=DemoDataConfig(synthesis={"motion_blur": {"length": [4, 10]}, "jpeg": {"quality": 10}}),
         ),
         optimizer=OptimizerConfig(learning_rate=5e-4, moments="per_task"),
-        schedule=ScheduleConfig(total_steps=3000, plateau_window=300, plateau_patience=3),
+        schedule=ScheduleConfig(total_steps=3000, classifier_steps=600, plateau_window=300, plateau_patience=3),
         checkpoint=CheckpointConfig(every_steps=250),
         logging=LoggingConfig(log_every=50, eval_every=500, eval_images=3, eval_max_side=128),
+    )
+
+
+def router_experiment() -> ExperimentConfig:
+    """Adds a degradation classifier to a trained model in minutes: `--set init.model=RUN_OR_FILE.keras`.
+
+    The model's config and weights are adopted; only the classifier is trained (no joint steps, 600
+    classifier steps), on the demo's synthesised data by default (`data.source` and `data.tfrecord_dir`
+    point it at converted datasets), with one minibatch per head per cycle. The restored outputs stay
+    bit-identical to the source model's.
+    """
+    demo = demo_experiment()
+    return dataclasses.replace(
+        demo,
+        experiment="router",
+        model=dataclasses.replace(demo.model, classifier=True),
+        data=dataclasses.replace(demo.data, pattern=""),
+        optimizer=OptimizerConfig(learning_rate=1e-3, moments="shared"),
+        schedule=ScheduleConfig(total_steps=0, classifier_steps=600),
+        checkpoint=CheckpointConfig(every_steps=200),
+        logging=LoggingConfig(log_every=50, eval_every=0, eval_images=3, eval_max_side=128),
     )
 
 
@@ -405,6 +454,7 @@ def smoke_experiment() -> ExperimentConfig:
 EXPERIMENTS: dict[str, Callable[[], ExperimentConfig]] = {
     "demo": demo_experiment,
     "paper": paper_experiment,
+    "router": router_experiment,
     "smoke": smoke_experiment,
 }
 
@@ -425,7 +475,31 @@ def build_config(experiment: str = "demo", yaml_files: Sequence[str] = (),
             raise ValueError(f"model_preset: unknown preset {config.model_preset!r}; known: {', '.join(MODEL_PRESETS)}")
         rebased = dataclasses.replace(
             base, model_preset=config.model_preset,
-            model=model_preset(config.model_preset, topology=base.model.topology),
+            model=model_preset(config.model_preset, topology=base.model.topology, classifier=base.model.classifier),
         )
         config = apply_overrides(rebased, yaml_files, assignments)
-    return validate(config)
+    return validate(complete_pattern(adopt_init_model(config)))
+
+
+def adopt_init_model(config: ExperimentConfig) -> ExperimentConfig:
+    """With `init.model`, the model section becomes that model's (read from the file, its weights left
+    for the trainer), keeping this config's `model.classifier*` fields."""
+    if not config.init.model:
+        return config
+    source = read_model_config(config.init.model)
+    ours = config.model
+    model = dataclasses.replace(source, classifier=ours.classifier, classifier_hidden=ours.classifier_hidden,
+                                classifier_backprop=ours.classifier_backprop)
+    return dataclasses.replace(config, model=model)
+
+
+def complete_pattern(config: ExperimentConfig) -> ExperimentConfig:
+    """An empty `data.pattern` means one minibatch of every head (but `data.skip_heads`) per cycle."""
+    if config.data.pattern:
+        return config
+    try:
+        skipped = {get_task(key).name for key in config.data.skip_heads}
+    except KeyError as error:
+        raise ValueError(f"data.skip_heads: {error.args[0]}") from None
+    pattern = "".join(t.letter for t in parse_topology(config.model.topology).tasks if t.name not in skipped)
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, pattern=pattern))

@@ -92,6 +92,13 @@ def closing_note(summary: dict) -> str:
     verdict = "beats" if summary.get("beats_input") else "does NOT beat"
     photos = max(r["n"] for r in evaluation.values())
     minutes, seconds = divmod(int(round(summary.get("wall_seconds", 0.0))), 60)
+    classification = summary.get("classification")
+    routed = ""
+    if classification:
+        counts = classification["counts"]
+        routed = (f" The degradation classifier names {sum(counts[k][k] for k in range(len(counts)))} of "
+                  f"{sum(map(sum, counts))} held-out images right (accuracy {100 * classification['accuracy']:.1f}%, "
+                  f"over {', '.join(classification['classes'])}; confusion matrix above and in confusion.png).")
     return (f"On {photos} held-out photo(s) per task the restored output {verdict} the degraded input on every "
-            f"task (mean gain in the paper's colour space): " + "; ".join(parts)
-            + f". Run time {minutes}m{seconds:02d}s; model, grid and summary in {summary['run_dir']}.")
+            f"task (mean gain in the paper's colour space): " + "; ".join(parts) + "." + routed
+            + f" Run time {minutes}m{seconds:02d}s; model, grid and summary in {summary['run_dir']}.")

@@ -6,6 +6,7 @@ Run folder layout (`run_dir`):
     tensorboard/       scalars (per-task loss, learning rate, validation PSNR/SSIM) and image grids
     model.keras        the trained model (`load_durbm` reads it), written at the end
     before_after.png   input | restored | target for one held-out image per task
+    confusion.png      the degradation classifier's confusion matrix on the held-out images (model.classifier)
     summary.json       the end-of-run numbers printed as the summary table
     data/              the demo's synthesised shards (data.source=demo)
 
@@ -23,12 +24,15 @@ import re
 import signal
 import time
 
+import numpy as np
 import tensorflow as tf
 import yaml
 
 from keras_durbm.atomic_files import write_json_atomic
 from keras_durbm.config_tree import dump_yaml, to_dict
+from keras_durbm.confusion import ConfusionMatrix
 from keras_durbm.errors import DataError
+from keras_durbm.evaluation import evaluate_routing
 from keras_durbm.image_io import write_image
 from keras_durbm.models.saving import MODEL_FILENAME, save_durbm
 from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint, checkpoint_paths
@@ -48,8 +52,11 @@ from keras_durbm.training.trainer import Trainer
 from keras_durbm.training.validation import before_after_rows, crop_pairs, evaluate_tasks, stack_rows
 
 CONFIG_FILENAME = "config.yaml"
+#: What the loss tracker follows for the degradation classifier: its cross-entropy and batch accuracy.
+CLASSIFIER_KEYS = ("classifier", "accuracy")
 SUMMARY_FILENAME = "summary.json"
 GRID_FILENAME = "before_after.png"
+CONFUSION_FILENAME = "confusion.png"
 
 
 @dataclasses.dataclass
@@ -133,12 +140,12 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
         data = make_training_data(config, run_dir, rank=rank, num_workers=num_workers, progress=show)
     data_seconds = time.monotonic() - data_start
 
-    trainer = Trainer(config, strategy)
+    trainer = Trainer(config, strategy, say)
     checkpoint = RunCheckpoint(run_dir, config.checkpoint.max_to_keep, rank, **trainer.checkpoint_objects())
     restored = checkpoint.restore_latest(say)
     trainer.sync_learning_rate()
     start = int(trainer.step.numpy())
-    total = config.schedule.total_steps
+    total = config.schedule.total_steps + (config.schedule.classifier_steps if config.model.classifier else 0)
     if start >= total and _load_summary(run_dir) is not None:
         summary = _load_summary(run_dir)
         say(f"run {run_dir} already finished at step {start}; its summary:")
@@ -155,7 +162,8 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
     if chief and logging.eval_every:
         val_pairs = {t: crop_pairs(data.validation_pairs(t, logging.eval_images), logging.eval_max_side)
                      for t in trainer.tasks}
-    tracker = LossTracker(trainer.task_names)
+    tracker = LossTracker((*(trainer.task_names if trainer.joint_steps else ()),
+                           *(CLASSIFIER_KEYS if trainer.classifying else ())))
     stop_signal = ""
     eval_seconds = 0.0
     marks: list[tuple[float, int]] = []
@@ -166,17 +174,28 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
             iterator = iter(distribute_training_data(strategy, data, config, start))
             with StopRequest() as stop:
                 while step < total:
-                    task, loss, stop_all = trainer.train_step(_next_batch(iterator), stop.requested)
+                    joint = trainer.restoring
+                    if step == trainer.joint_steps and step:
+                        log(f"step {step}: joint training done; {total - step} step(s) train the degradation "
+                            "classifier alone on the final encoder")
+                    result = trainer.train_step(_next_batch(iterator), stop.requested)
                     step += 1
-                    if not math.isfinite(loss):
-                        raise FloatingPointError(
-                            f"the {task} loss became {loss} at step {step}; the last checkpoint "
-                            f"({checkpoint.latest}) is intact: resume with a lower optimizer.learning_rate")
-                    tracker.add(task, loss)
-                    if trainer.schedule.update(loss):
+                    losses = {**({result.task: result.loss} if joint else {}),
+                              **({"classifier": result.classifier_loss} if trainer.classifying else {})}
+                    for name, loss in losses.items():
+                        if not math.isfinite(loss):
+                            raise FloatingPointError(
+                                f"the {name} loss became {loss} at step {step} ({result.task} minibatch); the last "
+                                f"checkpoint ({checkpoint.latest}) is intact: resume with a lower "
+                                "optimizer.learning_rate")
+                        tracker.add(name, loss)
+                    if trainer.classifying:
+                        tracker.add("accuracy", result.classifier_accuracy)
+                    stop_all = result.stop
+                    if joint and trainer.schedule.update(result.loss):
                         trainer.sync_learning_rate()
                         log(f"step {step}: loss plateaued, learning rate → {trainer.learning_rate:.3g}")
-                    elif step <= config.schedule.warmup_steps:
+                    elif step <= config.schedule.warmup_steps or not joint:  # warm-up, classifier's decay
                         trainer.sync_learning_rate()
                     bar.update(tracker, trainer.learning_rate)
                     if stop_all:
@@ -190,7 +209,8 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
                     if step % logging.log_every == 0:
                         marks.append((time.monotonic() - eval_seconds, step))
                         means = tracker.window_means()
-                        summaries.scalars(step, {**{f"train/loss/{t}": v for t, v in means.items()},
+                        summaries.scalars(step, {**{f"train/{'classifier' if t == 'accuracy' else 'loss'}/{t}": v
+                                                    for t, v in means.items()},
                                                  "train/learning_rate": trainer.learning_rate})
                         log(f"step {step}: loss " + " ".join(f"{t}={v:.4f}" for t, v in means.items())
                             + f" lr={trainer.learning_rate:.3g}")
@@ -252,5 +272,13 @@ def finish(trainer: Trainer, data: TrainingData, run_dir: str, summaries: Summar
         summaries.scalars(step, evaluation_scalars(evaluation, prefix="final"))
         summaries.images(step, {f"final/{t}": row.image for t, row in rows.items()})
         out.update(evaluation=evaluation, beats_input=beats_input(evaluation), grid_path=grid_path)
+        if trainer.classifying:
+            confusion = evaluate_routing(trainer.model, pairs, restoration=False)["confusion"]
+            confusion_path = os.path.join(run_dir, CONFUSION_FILENAME)
+            ConfusionMatrix(tuple(confusion["classes"]), np.asarray(confusion["counts"])).write_png(
+                confusion_path, f"degradation classifier, {run_dir}: held-out accuracy "
+                f"{100 * confusion['accuracy']:.1f}%")
+            summaries.scalars(step, {"final/classifier/accuracy": confusion["accuracy"]})
+            out.update(classification=confusion, confusion_path=confusion_path)
     summaries.flush()
     return out

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from tqdm import tqdm
 
-_SHORT = {"motion_blur": "B", "haze": "H", "rain": "R", "jpeg": "J"}
+_SHORT = {"motion_blur": "B", "haze": "H", "rain": "R", "jpeg": "J", "classifier": "C", "accuracy": "acc"}
 
 
 class LossTracker:

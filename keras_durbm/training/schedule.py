@@ -67,6 +67,11 @@ class PlateauSchedule(tf.Module):
         return float(self.learning_rate.numpy())
 
     def rate_at(self, step: int) -> float:
-        """The rate for step `step` (0-based): the current rate, scaled down linearly during warm-up."""
-        warmup = self.config.warmup_steps
+        """The rate for step `step` (0-based): the current rate, scaled down linearly during warm-up, and
+        from the current rate linearly towards 0 over the `classifier_steps` that follow the joint ones
+        (the classifier learns from small crops whose labels are often ambiguous: a decaying rate makes
+        its final weights an average over many minibatches rather than the last few's)."""
+        warmup, joint, last = self.config.warmup_steps, self.config.total_steps, self.config.classifier_steps
+        if last and step >= joint:
+            return self.current * (1.0 - (step - joint) / last)
         return self.current * min(1.0, (step + 1) / warmup) if warmup else self.current

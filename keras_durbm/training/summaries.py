@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from keras_durbm.confusion import ConfusionMatrix
 from keras_durbm.metrics import protocol_keys
 from keras_durbm.pixels import to_uint8
 from keras_durbm.tasks import get_task
@@ -108,8 +109,9 @@ def format_summary(summary: Mapping) -> str:
                   f"{'gain dB':>8s} {'SSIM':>8s} {'n':>3s}"
     lines += ["", header, "-" * len(header)]
     for task in summary["tasks"]:
-        loss = summary["last_loss"].get(task, float("nan"))
-        row = f"{task:12s} {summary['batches'].get(task, 0):8d} {loss:8.4f}"
+        batches = summary["batches"].get(task, 0)
+        loss = f"{summary['last_loss'][task]:8.4f}" if task in summary["last_loss"] else f"{'-':>8s}"
+        row = f"{task:12s} {batches:8d} {loss}"
         if task in evaluation:
             result = evaluation[task]
             p, s = protocol_keys(get_task(task))
@@ -117,6 +119,11 @@ def format_summary(summary: Mapping) -> str:
             row += (f" | {p.split('_')[1].upper():5s} {before[p]:10.2f} {before[s]:7.4f} | {after[p]:13.2f} "
                     f"{after[s]:7.4f} | {after[p] - before[p]:+8.2f} {after[s] - before[s]:+8.4f} {result['n']:3d}")
         lines.append(row)
+    if "classifier" in summary["batches"]:
+        accuracy = summary["last_loss"].get("accuracy", float("nan"))
+        lines.append(f"{'classifier':12s} {summary['batches']['classifier']:8d} "
+                     f"{summary['last_loss'].get('classifier', float('nan')):8.4f} | training-batch accuracy "
+                     f"{100 * accuracy:.1f}%")
     if evaluation:
         lines.append("")
         lines += [f"protocol: {result['protocol']}" for result in evaluation.values()]
@@ -124,11 +131,16 @@ def format_summary(summary: Mapping) -> str:
         if verdict is not None:
             lines.append("restored output beats the degraded input on every task (PSNR and SSIM): "
                          + ("yes" if verdict else "NO"))
+    classification = summary.get("classification")
+    if classification:
+        confusion = ConfusionMatrix(tuple(classification["classes"]), np.asarray(classification["counts"]))
+        lines += ["", "degradation classifier on the held-out images (inputs as their task, targets as clean):",
+                  confusion.format_table()]
     if "wall_seconds" in summary:
         lines.append(f"wall time {_duration(summary['wall_seconds'])}: data {summary['data_seconds']:.0f} s, "
                      f"training {summary['train_seconds']:.0f} s (incl. tracing each head's step), "
                      f"final evaluation and saving {summary['finish_seconds']:.0f} s")
-    for key in ("model_path", "grid_path"):
+    for key in ("model_path", "grid_path", "confusion_path"):
         if summary.get(key):
             lines.append(f"{key.replace('_path', '')}: {os.path.relpath(summary[key])}")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from keras_durbm.inference import restore
 from keras_durbm.metrics import protocol_keys, score
 from keras_durbm.model_config import SIZE_MULTIPLE
 from keras_durbm.pixels import center_crop, to_uint8
+from keras_durbm.routing import classify
 from keras_durbm.tasks import Task
 
 
@@ -65,6 +66,8 @@ def before_after_rows(model, pairs_by_task: Mapping[Task, Sequence[Pair]]) -> di
         before = score(to_uint8(inp), to_uint8(target), task)[p]
         after = score(to_uint8(restored), to_uint8(target), task)[p]
         caption = f"{task.name}: PSNR ({p.split('_')[1].upper()}) {before:.2f} -> {after:.2f} dB"
+        if model.config.classifier:
+            caption += f"; classified as {classify(model, inp).describe(shown=2)}"
         rows[task.name] = GridRow(np.concatenate([inp, gap, restored, gap, target], axis=1).astype(np.float32),
                                   caption, inp.shape[1])
     return rows

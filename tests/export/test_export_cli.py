@@ -49,7 +49,7 @@ def test_parity_helpers_against_plain_formulas():
                       {"partitions": 3, "undelegated_ops": {"ABS": 2}}),
             ParityRow("keras", "", "haze", "", 0, 0.0, None, 12.0)]
     table = format_table(rows, 512).splitlines()
-    assert table[0].split() == ["format", "variant", "head", "max", "|Δ|", "PSNR", "dB", "size", "ms", "@512²", "XNNPACK"]
+    assert table[0].split() == ["format", "variant", "head", "max", "|Δ|", "PSNR", "dB", "size", "ms", "@512²", "XNNPACK", "note"]
     assert table[2].split()[:8] == ["tflite", "int8", "haze", "1.23e-02", "51.8", "3", "KiB", "4.6"]
     assert "3 partition(s) + ABS×2" in table[2]
     assert table[3].split()[:6] == ["keras", "-", "haze", "0.00e+00", "inf", "-"]

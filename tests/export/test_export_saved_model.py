@@ -141,8 +141,9 @@ def test_models_config_lists_every_exported_head_and_parses_with_tf_serving_prot
     with open(os.path.join(export_dir, "serving", serving_config.MODELS_CONFIG), encoding="utf-8") as handle:
         config = parse_models_config(handle.read())
     entries = config.model_config_list.config
-    assert [c.name for c in entries] == heads
-    assert [c.base_path for c in entries] == [f"/models/{h}" for h in heads]
+    served = [*heads, sig.AUTO_MODEL]  # the shared model has a degradation classifier: auto is served too
+    assert [c.name for c in entries] == served
+    assert [c.base_path for c in entries] == [f"/models/{h}" for h in served]
     assert all(c.model_platform == "tensorflow" and c.model_version_policy.latest.num_versions == 1 for c in entries)
     for head in heads:  # the base path's last part is the version folder's parent in the export
         assert os.path.isfile(os.path.join(export_dir, "serving", head, "1", "saved_model.pb"))

@@ -19,4 +19,4 @@ def test_layer_and_network_tests_pass_under_jax():
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
     skipped = int(m.group(1)) if (m := re.search(r"(\d+) skipped", summary)) else 0
-    assert passed >= 75 and skipped <= 4, summary  # the TensorFlow-graph checks alone are skipped
+    assert passed >= 80 and skipped <= 6, summary  # the TensorFlow-graph and -tape checks alone are skipped

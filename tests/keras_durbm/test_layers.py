@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_durbm.layers import (
+    DegradationClassifier,
     DuRBM,
     PixelShuffle,
     ReflectConv2D,
@@ -216,3 +217,118 @@ def test_every_public_layer_computes_in_its_dtype_policy(case):
     policy's dtype (no half x float32 multiplication, no silent float32) and stay close to float32."""
     layer_cls, kwargs, inputs, _, _ = _harness_cases(np.random.default_rng(case))[case]
     check_dtype_policies(layer_cls, kwargs, list(inputs) if isinstance(inputs, tuple) else inputs)
+
+
+# --- the degradation classifier ---------------------------------------------------------------------------
+
+
+def classifier_inputs(rng, n=3):
+    return [rng.random((n, 18, 20, 3)).astype("float32"), rng.normal(size=(n, 18, 20, 4)).astype("float32")]
+
+
+def test_classifier_statistics_match_numpy(rng):
+    from keras_durbm.layers.degradation_classifier import DARK_PATCH, EPSILON
+
+    image, first = classifier_inputs(rng)
+    found = np.asarray(DegradationClassifier(4).statistics([image, first]), np.float64)
+    log = lambda v: np.log(v + EPSILON)  # noqa: E731
+    x = image.astype(np.float64)
+    low, high = x.min(-1), x.max(-1)
+    windows = np.lib.stride_tricks.sliding_window_view(low, (DARK_PATCH, DARK_PATCH), axis=(1, 2))
+    columns = [windows.min((-2, -1)).mean((1, 2)), (high - low).mean((1, 2)), high.mean((1, 2))]
+    grey = x.mean(-1)
+    padded = np.pad(grey, ((0, 0), (1, 1), (1, 1)))
+    counts = np.pad(np.ones_like(grey[0]), 1)
+    box = lambda a: sum(a[..., i:i + grey.shape[1], j:j + grey.shape[2]] for i in range(3) for j in range(3))  # noqa: E731
+    detail = grey - box(padded) / box(counts)  # "same" 3×3 mean: border windows average what they cover
+    columns += [(np.maximum(detail, 0) ** 2).mean((1, 2)), (np.maximum(-detail, 0) ** 2).mean((1, 2))]
+    for scale in (1, 2, 4):
+        h, w = grey.shape[1] // scale * scale, grey.shape[2] // scale * scale
+        level = grey[:, :h, :w].reshape(len(grey), h // scale, scale, w // scale, scale).mean((2, 4))
+        columns += [np.abs(np.diff(level, axis=1)).mean((1, 2)), np.abs(np.diff(level, axis=2)).mean((1, 2))]
+    m = first.astype(np.float64)
+    block = 0.0
+    for axis in (1, 2):
+        d = np.abs(np.diff(m, axis=axis))
+        phases = np.stack([(d[:, p::8] if axis == 1 else d[:, :, p::8]).mean((1, 2)) for p in range(8)])
+        block = block + log(phases.max(0)) - log(phases.mean(0))
+    expected = np.concatenate([log(np.stack(columns, -1)), block], -1)
+    np.testing.assert_allclose(found, expected, rtol=2e-5, atol=2e-5)
+
+
+def test_classifier_image_statistics_see_haze_and_rain():
+    """The dark channel rises under haze (paper eq. 2) and bright detail outgrows dark detail under rain
+    streaks (eq. 3), on a real photograph, with the project's own synthesis."""
+    from keras_durbm.layers.degradation_classifier import image_statistics
+    from tfrecords_tools.photos import load_photo
+    from tfrecords_tools.synthesis import add_haze, add_rain
+
+    clean = load_photo("coffee", 96).astype(np.float32) / np.float32(255.0)
+    stats = {name: np.asarray(image_statistics(image[None]))[0]
+             for name, image in (("clean", clean), ("haze", add_haze(clean, 0)), ("rain", add_rain(clean, 0)))}
+    assert stats["haze"][0] > stats["clean"][0] + 0.5 and stats["haze"][1] < stats["clean"][1]
+    bright_minus_dark = {k: v[3] - v[4] for k, v in stats.items()}
+    assert bright_minus_dark["rain"] > bright_minus_dark["clean"] + 0.1  # measured: 0.33 vs 0.18
+
+
+def test_classifier_blockiness_finds_an_8x8_grid_wherever_it_lies(rng):
+    from keras_durbm.layers.degradation_classifier import blockiness
+
+    smooth = rng.normal(size=(1, 40, 40, 1)).astype("float32") * 0.01
+    steps = np.zeros((1, 40, 40, 1), np.float32)
+    steps[:, 3::8] += 1.0  # a step every 8 rows, at phase 3
+    blocky = np.cumsum(steps, axis=1) + smooth
+    assert float(blockiness(blocky)[0, 0]) > 1.0 > abs(float(blockiness(smooth)[0, 0]))
+
+
+def test_classifier_standardises_by_running_statistics_never_the_minibatchs(rng):
+    """Training calls first average the minibatches' feature means (1/(k+1) weights), later blend them in
+    with MOMENTUM; inference standardises by those statistics, and so does training (the batch's own
+    statistics would tell the classes of the minibatch apart)."""
+    layer = DegradationClassifier(4, hidden=0)
+    batches = [classifier_inputs(rng) for _ in range(3)]
+    stats = [np.asarray(layer.statistics(b), np.float64) for b in batches]
+    for b in batches:
+        layer(b, training=True)
+    mean = np.mean([s.mean(0) for s in stats], axis=0)
+    square = np.mean([(s * s).mean(0) for s in stats], axis=0)
+    np.testing.assert_allclose(np.asarray(layer.feature_mean), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.feature_square), square, rtol=1e-5, atol=1e-6)
+    standardised = (stats[0] - mean) / np.sqrt(square - mean**2 + 1e-3)
+    logits = standardised @ np.asarray(layer.logits.kernel, np.float64) + np.asarray(layer.logits.bias)
+    expected = np.exp(logits - logits.max(-1, keepdims=True))
+    expected /= expected.sum(-1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(layer(batches[0])), expected, atol=1e-4)  # float32 E[x²] − E[x]²
+    before = np.asarray(layer.feature_mean).copy()
+    layer(batches[1], training=False)
+    np.testing.assert_array_equal(np.asarray(layer.feature_mean), before)
+    seen_before = float(layer.seen.numpy())
+    layer(batches[1], training=True)
+    from keras_durbm.layers.degradation_classifier import MOMENTUM
+
+    rate = max(1 / (seen_before + 1), 1 - MOMENTUM)
+    np.testing.assert_allclose(np.asarray(layer.feature_mean), before + rate * (stats[1].mean(0) - before), rtol=1e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize("backprop", [False, True])
+def test_classifier_gradient_reaches_the_feature_maps_only_with_backprop(rng, backprop):
+    layer = DegradationClassifier(4, backprop=backprop)
+    inputs = [tf.constant(x) for x in classifier_inputs(rng)]
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(layer(inputs, training=True)[:, 0])
+    gradients = tape.gradient(loss, inputs)
+    assert gradients[0] is None  # the image statistics never pass gradients back
+    for g in gradients[1:]:
+        assert (g is not None and float(tf.reduce_max(tf.abs(g))) > 0) == backprop
+
+
+def test_classifier_passes_the_layer_checks(rng, tmp_path):
+    inputs = classifier_inputs(rng, 2)
+    run_layer_test(DegradationClassifier(4, hidden=6, name="classify"), inputs, tmp_path, expected_weight_layers=2)
+    with pytest.raises(ValueError, match="RGB image"):
+        DegradationClassifier(4)([inputs[1], inputs[1]])
+    run_keras_layer_test(DegradationClassifier, dict(classes=4, hidden=6), tuple(inputs), (2, 4), 4, 3)
+    check_dtype_policies(DegradationClassifier, dict(classes=4, hidden=6), inputs)

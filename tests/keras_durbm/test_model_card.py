@@ -42,3 +42,24 @@ def test_card_cli_paper(capsys):
 def test_card_cli_bad_input(capsys, argv, message):
     assert model_cli.main(["--preset", "tiny", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_card_counts_the_degradation_classifier():
+    """Its parameters are the two Dense layers over 11 image statistics plus one block statistic per
+    channel of the first ReLU, and the network's total grows by exactly them."""
+    import dataclasses
+
+    from keras_durbm.layers.degradation_classifier import IMAGE_STATISTICS
+    from keras_durbm.model_config import model_preset
+    from keras_durbm.models import build_durbm
+    from keras_durbm.models.card import describe, format_card
+
+    plain = model_preset("tiny", topology="R>H")
+    config = dataclasses.replace(plain, classifier=True, classifier_hidden=16)
+    card, without = describe(build_durbm(config), 32), describe(build_durbm(plain), 32)
+    width = IMAGE_STATISTICS + config.stem_widths[0]
+    assert IMAGE_STATISTICS == 11
+    assert card.classifier_parameters == (width * 16 + 16) + (16 * 3 + 3)
+    assert card.total_parameters - without.total_parameters == card.classifier_parameters
+    assert card.classes == ("rain", "haze", "clean") and card.classifier_weight_layers == 2
+    assert "degradation classifier: " in format_card(card) and "degradation" not in format_card(without)

@@ -56,6 +56,9 @@ def expected_parameters(cfg):
 
 @pytest.fixture(scope="module")
 def tiny():
+    # fixed weights whatever ran before: seeds 0 and 1 each leave one TV-SE hidden ReLU (4 wide in `tiny`)
+    # dead at initialisation, so its reduce kernel gets no gradient; seed 2 leaves none dead
+    keras.utils.set_random_seed(2)
     return build_durbm(model_preset("tiny", topology="R>B>H"))
 
 

@@ -61,7 +61,9 @@ def test_training_killed_anywhere_resumes_within_one_checkpoint_interval(tmp_pat
     else:
         resumed = re.search(r"resumed from \S+ckpt-(\d+) at step (\d+)", text)
         start = int(resumed.group(2)) if resumed else 0
-        assert last - EVERY <= start <= last, (last, start, printed[-1500:], text[-1500:])
+        # at most one interval lost; one step more than logged when the kill fell between a checkpoint
+        # and the log line of its step
+        assert last - EVERY <= start <= last + 1, (last, start, printed[-1500:], text[-1500:])
         assert re.search(rf"steps {start}→{TOTAL} of {TOTAL}", done.stdout), text[-2000:]
     assert not temporaries(run_dir)
 

@@ -63,9 +63,9 @@ def run(strategy_name: str, logical_devices: int = 0, steps: int = STEPS, snapsh
     result = {"initial": weights(trainer.model), "tasks": [], "losses": [], "snapshots": [],
               "replicas": strategy.num_replicas_in_sync}
     for _ in range(steps):
-        task, loss, _ = trainer.train_step(next(iterator))
-        result["tasks"].append(task)
-        result["losses"].append(loss)
+        step = trainer.train_step(next(iterator))
+        result["tasks"].append(step.task)
+        result["losses"].append(step.loss)
         if snapshots:
             result["snapshots"].append(weights(trainer.model))
     result["final"] = weights(trainer.model)

@@ -52,7 +52,8 @@ def hazy_pairs(rng: np.random.Generator, photos: list[np.ndarray], count: int, c
 
 @functools.cache
 def trained_tiny_path() -> str:
-    """`model.keras` of a tiny R>H network trained ~100 Adam steps (L1, all heads) on synthetic haze."""
+    """`model.keras` of a tiny R>H network with a degradation classifier, trained ~100 Adam steps (L1, all
+    heads; the classifier's cross-entropy, hazy vs clean) on synthetic haze."""
     import keras
     import tensorflow as tf
 
@@ -62,16 +63,21 @@ def trained_tiny_path() -> str:
     from tfrecords_tools.photos import load_photos
 
     keras.utils.set_random_seed(3)
-    model = build_durbm(model_preset("tiny", topology=TOPOLOGY))
+    model = build_durbm(model_preset("tiny", topology=TOPOLOGY, classifier=True))
     variables = model.trainable_variables
     optimizer = FusedAdam(learning_rate=TRAIN_LEARNING_RATE)
     optimizer.build(variables)
+    hazy_class, clean_class = model.classes.index(EXPORTED_HEAD), model.classes.index("clean")
 
     @tf.function(autograph=False)
     def train_step(hazy, clean):
         with tf.GradientTape() as tape:
             outputs = model(hazy, training=True)
-            loss = tf.add_n([tf.reduce_mean(tf.abs(y - clean)) for y in outputs.values()])
+            loss = tf.add_n([tf.reduce_mean(tf.abs(outputs[t] - clean)) for t in model.task_names])
+            # the degradation classifier learns hazy crops as haze and clean ones as clean
+            probabilities = tf.concat([outputs["degradation"], model(clean, training=True)["degradation"]], axis=0)
+            labels = tf.concat([tf.fill([tf.shape(hazy)[0]], hazy_class), tf.fill([tf.shape(clean)[0]], clean_class)], 0)
+            loss += tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 

@@ -53,11 +53,12 @@ def run_layer_test(layer, inputs, tmp_path, expected_weight_layers=None):
 
 
 def run_keras_layer_test(layer_cls, init_kwargs: dict, input_data, expected_output_shape,
-                         expected_num_trainable_weights: int) -> None:
+                         expected_num_trainable_weights: int, expected_num_non_trainable_weights: int = 0) -> None:
     """Keras's layer harness: round trips, eager call, a training step and a mixed_float16 run."""
     TestCase().run_layer_test(
         layer_cls, init_kwargs=init_kwargs, input_data=input_data, expected_output_shape=expected_output_shape,
-        expected_num_trainable_weights=expected_num_trainable_weights, expected_num_non_trainable_weights=0,
+        expected_num_trainable_weights=expected_num_trainable_weights,
+        expected_num_non_trainable_weights=expected_num_non_trainable_weights,
         run_training_check=True, run_mixed_precision_check=True)
 
 

@@ -14,7 +14,8 @@ from keras_durbm.training.config import EXPERIMENTS, ExperimentConfig, build_con
 
 def test_paper_experiment_is_the_papers_recipe():
     config = build_config("paper", assignments=["data.tfrecord_dir=/data"])
-    assert config.model == dataclasses.replace(MODEL_PRESETS["paper"], topology="R>B>J>H")
+    # plus the degradation classifier, which leaves the heads' training as the paper's (its gradient stops)
+    assert config.model == dataclasses.replace(MODEL_PRESETS["paper"], topology="R>B>J>H", classifier=True)
     assert (config.data.batch_size, config.data.crop, config.data.pattern) == (32, 256, "BBBHRJ")
     opt = config.optimizer
     assert (opt.learning_rate, opt.beta_1, opt.beta_2, opt.epsilon) == (1e-4, 0.9, 0.999, 1e-8)
@@ -27,9 +28,13 @@ def test_paper_experiment_needs_a_data_folder():
 
 
 def test_every_experiment_validates():
+    from tests.support.tiny_models import tiny_model_path
+
     for name in EXPERIMENTS:
         if name != "paper":
-            assert build_config(name).experiment == name
+            # the router adds a classifier to a trained model, so it needs one
+            extra = [f"init.model={tiny_model_path()}"] if name == "router" else []
+            assert build_config(name, assignments=extra).experiment == name
 
 
 def test_yaml_then_set_override_in_order(tmp_path):
@@ -51,7 +56,9 @@ def test_model_preset_switch_keeps_model_overrides_in_any_order():
     for order in (["model.decoder_widths=[4, 4]", "model_preset=tiny"],
                   ["model_preset=tiny", "model.decoder_widths=[4, 4]"]):
         config = build_config("demo", assignments=order)
-        expected = dataclasses.replace(MODEL_PRESETS["tiny"], topology="R>B>J>H", decoder_widths=(4, 4))
+        # the experiment's topology and its degradation classifier are kept across the preset switch
+        expected = dataclasses.replace(MODEL_PRESETS["tiny"], topology="R>B>J>H", decoder_widths=(4, 4),
+                                       classifier=True)
         assert config.model == expected
 
 
