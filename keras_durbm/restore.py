@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         if not auto and (routing != RoutingConfig() or args.report):
             raise UsageError("--chain, --max-steps, --min-confidence, --fallback-task and --report need --task auto")
         task = None if auto else get_task(args.task)
-        if args.report:
+        # a report inside OUT (e.g. OUT/report.json) is fine: OUT is created below
+        if args.report and os.path.dirname(os.path.abspath(args.report)) != os.path.abspath(args.output):
             check_report_path(args.report, "--report")
         inputs = collect_inputs(args.inputs)
         outputs = output_paths(inputs, args.output, args.format, overwrite=args.overwrite)

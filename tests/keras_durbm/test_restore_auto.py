@@ -47,7 +47,8 @@ def write_inputs(folder, photos):
 
 def test_auto_routes_hazy_to_haze_copies_clean_and_reports_probabilities(tmp_path, model, photos, capsys):
     inputs = write_inputs(tmp_path / "in", photos)
-    out, report_path = tmp_path / "out", tmp_path / "report.json"
+    out = tmp_path / "out"
+    report_path = out / "report.json"  # inside OUT, which restore creates
     hazy_in, clean_in = str(inputs / "hazy.png"), str(inputs / "clean.png")
     assert main(["--model", trained_tiny_path(), "--task", "auto", hazy_in, clean_in, "-o", str(out),
                  "--report", str(report_path), "--no-progress"]) == 0
