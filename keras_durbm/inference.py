@@ -85,18 +85,24 @@ def check_head(model, task: Task) -> str:
 
 def head_runner(model, task: Task) -> Runner:
     """A cached, traced-once function running `task`'s head on a float32 NHWC batch of any size."""
-    import tensorflow as tf  # heavy (with Keras): imported on first use so that CLIs answer --help without it
-
-    from keras_durbm.models.network import head_model
+    from keras_durbm.models.network import head_model  # heavy (Keras): on first use, for --help speed
 
     name = check_head(model, task)
+    return cached_runner(model, name, lambda: head_model(model, name))
+
+
+def cached_runner(model, key: str, make_submodel: Callable[[], object]) -> Runner:
+    """The traced-once function of `model`'s sub-model `key` (built by `make_submodel` on first use):
+    float32 NHWC batch of any size → NumPy output. Cached per model, forgotten with it."""
+    import tensorflow as tf  # heavy (with Keras): imported on first use so that CLIs answer --help without it
+
     per_model = _RUNNERS.setdefault(model, {})
-    if name not in per_model:
-        head = head_model(model, name)
-        fn = tf.function(lambda x: head(x, training=False), autograph=False, reduce_retracing=True,
+    if key not in per_model:
+        submodel = make_submodel()
+        fn = tf.function(lambda x: submodel(x, training=False), autograph=False, reduce_retracing=True,
                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        per_model[name] = lambda batch: fn(tf.constant(batch, tf.float32)).numpy()
-    return per_model[name]
+        per_model[key] = lambda batch: fn(tf.constant(batch, tf.float32)).numpy()
+    return per_model[key]
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -64,10 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _image_error_text(error: BaseException) -> str:
+def _say_failure(bar, inp: str, error: BaseException) -> str:
+    """Prints on stderr (above the progress bar) why image `inp` failed; returns the message."""
     if isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
-        return f"out of memory ({type(error).__name__}); try a smaller --tile or --tile-above"
-    return error_text(error)
+        text = f"out of memory ({type(error).__name__}); try a smaller --tile or --tile-above"
+    else:
+        text = error_text(error)
+    bar.write(f"error: {text if text.startswith(inp) else f'{inp}: {text}'}", file=sys.stderr)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 done += 1
             except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
                 failed.append(inp)
-                text = _image_error_text(error)
-                bar.write(f"error: {text if text.startswith(inp) else f'{inp}: {text}'}", file=sys.stderr)
+                _say_failure(bar, inp, error)
                 if args.fail_fast:
                     break
             bar.update(1)
@@ -159,9 +162,7 @@ def _restore_auto(model, inputs: list[str], outputs: list[str], routing: Routing
                 report[inp] = {**routed.to_dict(), "output": out}
             except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
                 failed.append(inp)
-                text = _image_error_text(error)
-                bar.write(f"error: {text if text.startswith(inp) else f'{inp}: {text}'}", file=sys.stderr)
-                report[inp] = {"error": text, "output": None}
+                report[inp] = {"error": _say_failure(bar, inp, error), "output": None}
                 if args.fail_fast:
                     break
             bar.update(1)

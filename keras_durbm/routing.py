@@ -6,14 +6,14 @@ classifies the result again and goes on until the image is judged clean, a task 
 `max_steps` heads have run (docs/evaluate-restore.md "Blind restoration").
 
 An image larger than the tiling budget is classified tile by tile (the tiles that `restore` would
-use, without overlap) and the tiles' probabilities are averaged: the classifier reads means and total
-variations of the encoder's activations, which a tile estimates as well as the whole image.
+use, without overlap) and the tiles' probabilities are averaged: the classifier reads means over the
+image (its statistics and the first activation's block statistic), which a large tile estimates as
+well as the whole image.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import weakref
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from keras_durbm.inference import (
     DEFAULT_TILE_ABOVE,
     TilingConfig,
     auto_tile,
+    cached_runner,
     pad_to_multiple,
     restore,
     tile_starts,
@@ -32,7 +33,6 @@ from keras_durbm.tasks import CLEAN, get_task
 
 #: Heads one image goes through with `chain` when `max_steps` is not given (the four degradations minus one).
 DEFAULT_MAX_STEPS = 3
-_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,17 +76,10 @@ def check_classifier(model, source: str = "") -> tuple[str, ...]:
 
 def classifier_runner(model):
     """A cached, traced-once function: float32 NHWC batch of aligned size → (N, classes) probabilities."""
-    import tensorflow as tf  # heavy (with Keras): imported on first use
-
-    from keras_durbm.models.network import classifier_model
+    from keras_durbm.models.network import DEGRADATION, classifier_model  # heavy (Keras): on first use
 
     check_classifier(model)
-    if model not in _RUNNERS:
-        classifier = classifier_model(model)
-        fn = tf.function(lambda x: classifier(x, training=False), autograph=False, reduce_retracing=True,
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-        _RUNNERS[model] = lambda batch: fn(tf.constant(batch, tf.float32)).numpy()
-    return _RUNNERS[model]
+    return cached_runner(model, DEGRADATION, lambda: classifier_model(model))
 
 
 @dataclasses.dataclass(frozen=True)

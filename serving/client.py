@@ -33,6 +33,7 @@ from keras_durbm.errors import ImageTooLargeError, UsageError
 from keras_durbm.image_files import collect_inputs, output_paths, prepare_output_dir
 from keras_durbm.image_io import DEFAULT_MAX_PIXELS, read_image, write_image
 from keras_durbm.pixels import decode_png, encode_png, to_float, to_uint8
+from keras_durbm.routing import Classification
 from serving.errors import ServerUnusable, ServingError
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -303,9 +304,9 @@ def restore_file(client: Client, source: str, target: str, *, signature: str = s
     write_image(target, to_float(restored), extras)
     if not routed:
         return None
-    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
-    others = ", ".join(f"{name} {p:.2f}" for name, p in ranked if name != task)
-    return f"{task} {probabilities.get(task, float('nan')):.2f}" + (f" ({others})" if others else "")
+    if task not in probabilities:
+        raise ServingError(f"{source}: the server chose {task!r}, which is not one of its classes {list(probabilities)}")
+    return Classification(probabilities).describe(shown=len(probabilities))  # the graph chose the most probable
 
 
 def make_client(args) -> Client:
