@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The project's two set-up-and-go commands (see README):
+# The project's set-up-and-go commands (see README):
 #   ./run.sh demo [train args]   install if needed, then train the embedded default (python -m keras_durbm.train)
 #   ./run.sh test [pytest args]  install if needed, lint (ruff, import-linter's layers contract), run the test suite
 #   ./run.sh card [args]         install if needed, print the model card (python -m keras_durbm.model_card)
+#   ./run.sh app [args]          install if needed, serve the restoration page for the demo's model
+#                                (python -m keras_durbm.app --model runs/demo; after ./run.sh demo)
 # The virtual environment lives in .venv (override with KERAS_DURBM_VENV) and is
 # reinstalled when pyproject.toml changes.
 set -euo pipefail
@@ -28,8 +30,9 @@ case "$command" in
     exec "$venv/bin/python" -m pytest "$@"
     ;;
   card) exec "$venv/bin/python" -m keras_durbm.model_card "$@" ;;
+  app) exec "$venv/bin/python" -m keras_durbm.app --model runs/demo "$@" ;;
   *)
-    echo "usage: ./run.sh demo|test|card [args...]" >&2
+    echo "usage: ./run.sh demo|test|card|app [args...]" >&2
     exit 2
     ;;
 esac

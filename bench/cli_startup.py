@@ -19,7 +19,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ["keras_durbm.train", "keras_durbm.evaluate", "keras_durbm.restore", "keras_durbm.model_card", "keras_durbm.study",
-         "tfrecords_tools.convert", "tfrecords_tools.inspect_shards", "export", "serving.client", "serving.standin"]
+         "keras_durbm.app", "tfrecords_tools.convert", "tfrecords_tools.inspect_shards", "export", "serving.client",
+         "serving.standin"]
 # Runs the tool's `--help` in-process and reports whether TensorFlow ended up in sys.modules.
 PROBE = ("import runpy, sys; sys.argv = [{tool!r}, '--help']\n"
          "try:\n    runpy.run_module({tool!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"

@@ -47,6 +47,7 @@ class TilingConfig:
 
 
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 (N, H, W, 3) → (N, H, W, 3)
+Progress = Callable[[int, int], None]  # (passes done, passes in all): called after each tile or whole-image pass
 _RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -144,17 +145,21 @@ def _run_padded(run: Runner, batch: np.ndarray, min_size: int) -> np.ndarray:
 
 
 def restore_with(run: Runner, image: np.ndarray, *, min_size: int = 0, tile: int | None = None,
-                 overlap: int | None = None, batch_size: int = 1) -> np.ndarray:
+                 overlap: int | None = None, batch_size: int = 1, progress: Progress | None = None) -> np.ndarray:
     """Restores an (H, W, 3) image with `run` (any NHWC → NHWC function): whole, or in blended tiles.
 
     Each pass is padded to a multiple of 4 (and `min_size`) and cropped back. With `tile`, tiles of
     `tile`×`tile` (rounded up to a multiple of 4) overlap by `overlap` pixels (default: 64, at most a
     quarter of the tile) and are blended with normalised raised-cosine weights, `batch_size` tiles per
-    call. Returns unclipped float32.
+    call. `progress`, when given, is called with (tiles done, tiles in all) after each call (with (1, 1)
+    after a whole-image pass); it may raise to stop the restoration. Returns unclipped float32.
     """
     h, w = image.shape[:2]
     if tile is None or (h <= tile and w <= tile):
-        return _run_padded(run, image[None], min_size)[0]
+        restored = _run_padded(run, image[None], min_size)[0]
+        if progress is not None:
+            progress(1, 1)
+        return restored
     tile = _round_up(max(int(tile), min_size, SIZE_MULTIPLE), SIZE_MULTIPLE)
     if overlap is None:
         overlap = min(DEFAULT_OVERLAP, tile // 4)
@@ -170,6 +175,8 @@ def restore_with(run: Runner, image: np.ndarray, *, min_size: int = 0, tile: int
         restored = _run_padded(run, batch, min_size)
         for (top, wy, left, wx), out in zip(chunk, restored, strict=True):
             output[top:top + th, left:left + tw] += (wy[:, None] * wx[None, :]).astype(np.float32)[..., None] * out
+        if progress is not None:
+            progress(first + len(chunk), len(jobs))
     return output
 
 
@@ -181,17 +188,18 @@ def auto_tile(height: int, width: int, tile_above: int | None) -> int | None:
 
 
 def restore(model, image: np.ndarray, task: Task, *, tile: int | None = None, overlap: int | None = None,
-            tile_above: int | None = DEFAULT_TILE_ABOVE, batch_size: int = 1) -> np.ndarray:
+            tile_above: int | None = DEFAULT_TILE_ABOVE, batch_size: int = 1,
+            progress: Progress | None = None) -> np.ndarray:
     """Restores float RGB (H, W, 3) in [0, 1] with `model`'s `task` head; float32 (H, W, 3) clipped to [0, 1].
 
     Whole-image by default; in tiles when `tile` is given or the image exceeds `tile_above` pixels (then
-    tiles of the largest side that fits the budget). See `restore_with` for the tiling; the keyword
-    arguments are the fields of `TilingConfig`.
+    tiles of the largest side that fits the budget). See `restore_with` for the tiling and `progress`;
+    the other keyword arguments are the fields of `TilingConfig`.
     """
     run = head_runner(model, task)
     image = check_float_rgb(image)
     if tile is None:
         tile = auto_tile(*image.shape[:2], tile_above)
     restored = restore_with(run, image, min_size=min_input_size(model.config), tile=tile, overlap=overlap,
-                            batch_size=batch_size)
+                            batch_size=batch_size, progress=progress)
     return np.clip(restored, 0.0, 1.0)

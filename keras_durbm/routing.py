@@ -20,6 +20,7 @@ import numpy as np
 from keras_durbm.config_tree import option
 from keras_durbm.inference import (
     DEFAULT_TILE_ABOVE,
+    Progress,
     TilingConfig,
     auto_tile,
     cached_runner,
@@ -175,12 +176,13 @@ class Routed:
 
 
 def route(model, image: np.ndarray, routing: RoutingConfig = RoutingConfig(),
-          tiling: TilingConfig = TilingConfig()) -> Routed:
+          tiling: TilingConfig = TilingConfig(), progress: Progress | None = None) -> Routed:
     """Classifies `image` and restores it with the chosen head (see the module docstring for `chain`).
 
     Below `routing.min_confidence` the first step runs `routing.fallback_task` or skips the image (no
     output); a later step below it stops the chain. Returns float32 clipped to [0, 1], or the input
-    itself when it is judged clean.
+    itself when it is judged clean. `progress` is passed to each head's `restore` (it counts each step's
+    tiles afresh).
     """
     check_classifier(model)
     fallback = get_task(routing.fallback_task).name if routing.fallback_task else None
@@ -207,6 +209,6 @@ def route(model, image: np.ndarray, routing: RoutingConfig = RoutingConfig(),
             break
         else:
             head, action = found.best, RESTORED
-        current = restore(model, current, get_task(head), **dataclasses.asdict(tiling))
+        current = restore(model, current, get_task(head), **dataclasses.asdict(tiling), progress=progress)
         steps.append(RouteStep(found, action, head))
     return Routed(current, tuple(steps))
