@@ -5,9 +5,11 @@
     DIR/serving/models.config       every head (and auto), for tensorflow_model_server --model_config_file
     DIR/serving/batching_parameters.txt
     DIR/multihead/<version>/        optional: one SavedModel, a signature per head
+    DIR/serving_bf16/<head>/<version>/  optional (--bf16): the heads under mixed_bfloat16, same signatures
     DIR/tflite/<head>/<variant>.tflite
     DIR/tflite/classifier/fp32.tflite   the degradation classifier alone (classify, then run that head)
     DIR/onnx/<head>.onnx
+    DIR/onnx/<head>.int8.onnx       optional (--onnx-int8): ONNX Runtime static int8 (QDQ), same calibration
     DIR/onnx/classifier.onnx
     DIR/model_config.yaml           the network's effective config
     DIR/report.json                 parity with Keras, sizes, latency, XNNPACK partitions
@@ -23,11 +25,12 @@ import math
 import os
 import platform
 import shutil
+import weakref
 from collections.abc import Callable
 
 import numpy as np
 
-from export import calibration, onnx_export, parity, serving_config, tflite
+from export import calibration, onnx_export, onnx_quantize, parity, serving_config, tflite
 from export.calibration import PARITY_PHOTOS
 from export.litert_runtime import LiteRunner, probe
 from export.signature_names import (
@@ -40,13 +43,21 @@ from export.signature_names import (
 from export.tflite import VARIANTS
 from keras_durbm.atomic_files import atomic_dir, ensure_writable_dir, remove_stale_temporaries
 from keras_durbm.config_tree import dump_yaml, option
-from keras_durbm.inference import TilingConfig, check_head, head_runner, pad_to_multiple, restore_with
+from keras_durbm.inference import (
+    TilingConfig,
+    cached_runner,
+    check_head,
+    head_runner,
+    pad_to_multiple,
+    restore_with,
+)
 from keras_durbm.model_config import min_input_size
 from keras_durbm.routing import classifier_runner, classify, route
 from keras_durbm.tasks import get_task
 from tfrecords_tools.photos import load_photos
 
 FORMATS = ("savedmodel", "tflite", "onnx")
+BF16_SERVING = "serving_bf16"
 REPORT_FILE = "report.json"
 CONFIG_FILE = "model_config.yaml"
 
@@ -63,7 +74,11 @@ class ExportConfig:
                                      "scikit-image's bundled photographs)", metavar="DATA")
     calibration_count: int = option(32, "calibration crops")
     calibration_size: int = option(128, "calibration crop side")
+    onnx_int8: bool = option(False, "also write ONNX Runtime static int8 (QDQ) heads, DIR/onnx/<head>.int8.onnx, "
+                             "calibrated on the TFLite int8 crops")
     multihead: bool = option(False, "also write one SavedModel with a signature per head")
+    bf16: bool = option(False, "also write the heads' SavedModels under mixed_bfloat16 (DIR/serving_bf16, for "
+                        "CPUs with AVX512_BF16/AMX); measured in the report only on such a CPU")
     auto: bool = option(True, "skip the auto SavedModel and the classifier's TFLite/ONNX files (written for "
                         "models with a degradation classifier)")
     base_path: str = option("/models", "model base path in models.config (where the Docker command mounts "
@@ -154,7 +169,7 @@ def export_bundle(model, out_dir: str, options: ExportConfig = ExportConfig(), *
 
 def _calibration_batches(model, options: ExportConfig) -> list[np.ndarray]:
     """The int8 calibration crops (empty when no full-int8 TFLite model is exported)."""
-    if "tflite" not in options.formats or "int8" not in options.tflite_variants:
+    if ("tflite" not in options.formats or "int8" not in options.tflite_variants) and not _writes_onnx_int8(options):
         return []
     images = calibration.load_images(options.calibration, limit=options.calibration_count)
     size = max(options.calibration_size, min_input_size(model.config))
@@ -174,6 +189,8 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
     steps = len(heads) * (("savedmodel" in formats or "onnx" in formats) + ("onnx" in formats)
                           + ("tflite" in formats) * (1 + len(options.tflite_variants)))
     steps += options.multihead + bool(options.parity) + routed * len(formats)
+    steps += len(heads) * _writes_bf16(options)
+    steps += len(heads) * _writes_onnx_int8(options)
     bar = tqdm(total=steps, desc="export", unit="step", disable=not progress)
     dump_yaml(model.config, os.path.join(root, CONFIG_FILE))
 
@@ -190,6 +207,15 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
                                         warmup_size=options.warmup_size)
                 bar.update()
             serving_config.write_serving_files(serving_dir, heads + [AUTO_MODEL] * routed, options.base_path)
+    if _writes_bf16(options):
+        bf16_model = _bf16_model(model)
+        for head in heads:
+            bar.set_postfix_str(f"SavedModel bf16 {head}")
+            saved_model.export_head(bf16_model, head, saved_model.head_dir(os.path.join(root, BF16_SERVING), head,
+                                                                           options.version),
+                                    warmup_size=options.warmup_size)
+            bar.update()
+        serving_config.write_serving_files(os.path.join(root, BF16_SERVING), heads, options.base_path)
     if options.multihead:
         bar.set_postfix_str("multi-head SavedModel")
         saved_model.export_multihead(model, os.path.join(root, saved_model.MULTIHEAD_NAME, str(options.version)))
@@ -202,6 +228,11 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
             onnx_export.convert(saved_model.head_dir(serving_dir, head, options.version),
                                 os.path.join(root, "onnx", f"{head}.onnx"))
             bar.update()
+            if _writes_onnx_int8(options):
+                bar.set_postfix_str(f"ONNX int8 {head}")
+                onnx_quantize.quantize(os.path.join(root, "onnx", f"{head}.onnx"),
+                                       os.path.join(root, "onnx", f"{head}.int8.onnx"), calibration)
+                bar.update()
         if routed:
             bar.set_postfix_str("ONNX classifier")
             source = saved_model.export_classifier(model, os.path.join(scratch, CLASSIFIER_MODEL))
@@ -217,6 +248,7 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
         "formats": list(options.formats),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
         "latency_size": options.latency_size,
+        "bf16_cpu_flags": list(_cpu_bf16_flags()),
         "rows": [],
     }
     if options.parity:
@@ -254,6 +286,14 @@ def _export_tflite(model, root: str, scratch: str, heads: list[str], options: Ex
         bar.update()
 
 
+def _writes_onnx_int8(options: ExportConfig) -> bool:
+    return options.onnx_int8 and "onnx" in options.formats
+
+
+def _writes_bf16(options: ExportConfig) -> bool:
+    return options.bf16 and "savedmodel" in options.formats
+
+
 def routes(model, options: ExportConfig) -> bool:
     """Whether the export has the blind-restoration artifacts (auto SavedModel, classifier files)."""
     return bool(model.config.classifier and options.auto)
@@ -272,6 +312,13 @@ class _Artifact:
     xnnpack: dict | None = None
     note: str = ""
     note_of: Callable[[np.ndarray], str] | None = None  # a note read from the latency run's input
+
+
+def runners(model, root: str, heads: list[str], options: ExportConfig) -> list[_Artifact]:
+    """Ready-to-run models of an export in `root` written by `export_bundle(model, root, options)`, in
+    the report's order: per head Keras, SavedModel (bf16 ones where written and the CPU has bf16 units),
+    each TFLite variant (with its XNNPACK probe at `options.latency_size`) and ONNX (`bench/deploy.py`)."""
+    return _artifacts(model, root, os.path.join(root, "serving"), heads, options)
 
 
 def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: ExportConfig) -> list[_Artifact]:
@@ -295,6 +342,7 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
                 return fn(image=tf.constant(batch, tf.float32))["restored"].numpy()
 
             found.append(_Artifact("savedmodel", "", head, path, lambda x, r=sm_batch: r(x[None])[0], sm_batch))
+        found += _bf16_artifacts(model, root, head, options)
         for variant in options.tflite_variants if "tflite" in formats else ():
             path = os.path.join(root, "tflite", head, f"{variant}.tflite")
             check = probe(path, options.latency_size, options.latency_size, num_threads=options.threads)
@@ -307,9 +355,60 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
             path = os.path.join(root, "onnx", f"{head}.onnx")
             runner = onnx_export.OnnxRunner(path, options.threads)
             found.append(_Artifact("onnx", "", head, path, lambda x, r=runner: r(x[None])[0], runner))
+            if _writes_onnx_int8(options):
+                path = os.path.join(root, "onnx", f"{head}.int8.onnx")
+                runner = onnx_export.OnnxRunner(path, options.threads)
+                found.append(_Artifact("onnx", "int8", head, path, lambda x, r=runner: r(x[None])[0], runner,
+                                       note="static int8 (QDQ), convolutions only"))
     if routes(model, options):
         found += _routing_artifacts(model, root, serving_dir, options)
     return found
+
+
+def _bf16_artifacts(model, root: str, head: str, options: ExportConfig) -> list[_Artifact]:
+    """The mixed_bfloat16 Keras head and its SavedModel, only on a CPU with bf16 units (elsewhere
+    TensorFlow emulates bfloat16, slower than float32, and the numbers would say nothing)."""
+    import tensorflow as tf
+
+    from export import saved_model
+    from keras_durbm.models import head_model
+    from keras_durbm.models.precision import BF16_POLICY, float32_outputs
+
+    flags = _cpu_bf16_flags()
+    if not _writes_bf16(options) or not flags:
+        return []
+    min_size = min_input_size(model.config)
+    bf16_model = _bf16_model(model)
+    keras_run = cached_runner(bf16_model, f"{head}:float32",
+                              lambda: float32_outputs(head_model(bf16_model, head)))
+    path = saved_model.head_dir(os.path.join(root, BF16_SERVING), head, options.version)
+    fn = saved_model.load_signature(path)
+
+    def sm_batch(batch):
+        return fn(image=tf.constant(batch, tf.float32))[OUTPUT_FLOAT].numpy()
+
+    note = f"{BF16_POLICY}; CPU: {', '.join(flags)}"
+    return [_Artifact("keras", "bf16", head, "", lambda x: restore_with(keras_run, x, min_size=min_size), keras_run,
+                      note=note),
+            _Artifact("savedmodel", "bf16", head, path, lambda x: sm_batch(x[None])[0], sm_batch, note=note)]
+
+
+def _bf16_model(model):
+    """`model` under mixed_bfloat16, built once per model."""
+    from keras_durbm.models.precision import BF16_POLICY, with_dtype_policy
+
+    if model not in _BF16_MODELS:
+        _BF16_MODELS[model] = with_dtype_policy(model, BF16_POLICY)
+    return _BF16_MODELS[model]
+
+
+_BF16_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cpu_bf16_flags() -> tuple[str, ...]:
+    from keras_durbm.models.precision import cpu_bf16_flags  # Keras: imported at first use
+
+    return cpu_bf16_flags()
 
 
 def _routing_artifacts(model, root: str, serving_dir: str, options: ExportConfig) -> list[_Artifact]:

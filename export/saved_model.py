@@ -33,8 +33,8 @@ def export_head(model: DuRBMNetwork, head: str, version_dir: str, *, warmup_size
     archive = keras.export.ExportArchive()
     archive.track(sub)
 
-    def run(images):
-        return sub(images, training=False)
+    def run(images):  # float32 out whatever the dtype policy (a mixed_bfloat16 model computes in bfloat16)
+        return keras.ops.cast(sub(images, training=False), "float32")
 
     for name, (fn, spec) in sig.signature_functions(run, min_input_size(model.config)).items():
         archive.add_endpoint(name, fn, input_signature=spec)

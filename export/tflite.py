@@ -4,6 +4,13 @@ Converted with `TFLiteConverter.from_saved_model` from the aligned-size SavedMod
 `export.lite_graph` (`from_concrete_functions` with a Keras model silently yields a model that outputs
 NaN on this stack). H and W stay dynamic; inputs and outputs stay float32 in every variant, so one
 runner serves all four. Full int8 is calibrated on real images (`export.calibration`).
+
+Full int8 is converted in the converter's own two steps, calibration then quantization, with one fix in
+between (`widen_degenerate_ranges`): a tensor that is constant on every calibration image (the ReLU of an
+attention MLP whose hidden units are all off) would get a quantization scale of ~1e-8, and XNNPACK cannot
+create the int8 runtime of a model with such a scale ("failed to prepare"), so the whole model fell back
+to the built-in kernels. Untouched models come out of the two steps with the same numbers and ops as
+out of `convert()` in one.
 """
 
 from __future__ import annotations
@@ -40,9 +47,41 @@ def convert(saved_model_dir: str, variant: str, calibration: Sequence[np.ndarray
             raise ValueError("full int8 conversion needs calibration images")
         converter.representative_dataset = lambda: ({sig.INPUT_FLOAT: batch} for batch in calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter._experimental_calibrate_only = True  # float model with min/max statistics: fixed, then quantized
     with warnings.catch_warnings():  # int8 calibration runs TF's own (deprecated) interpreter internally
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        return converter.convert()
+        model = converter.convert()
+    if variant != "int8":
+        return model
+    from tensorflow.lite.python import convert as lite_convert
+
+    return lite_convert.mlir_quantize(widen_degenerate_ranges(model), input_data_type=tf.float32,
+                                      output_data_type=tf.float32)
+
+
+#: Calibrated ranges narrower than this are constants (a ReLU that is 0 on every calibration image) ...
+DEGENERATE_RANGE = 1e-6
+#: ... and get this width instead: what a small activation has, so every int8 rescale stays in XNNPACK's range.
+WIDENED_RANGE = 1e-2
+
+
+def widen_degenerate_ranges(calibrated: bytes) -> bytes:
+    """A calibrated (not yet quantized) `.tflite` whose per-tensor min/max statistics narrower than
+    `DEGENERATE_RANGE` are widened to `WIDENED_RANGE` (see module doc); others are left alone."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
+    widened = 0
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            q = tensor.quantization
+            if q is None or q.min is None or q.max is None or len(q.min) != 1 or len(q.max) != 1:
+                continue
+            low, high = float(q.min[0]), float(q.max[0])
+            if high - low < DEGENERATE_RANGE:
+                q.max = np.asarray([max(high, low + WIDENED_RANGE)], np.float32)
+                widened += 1
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if widened else calibrated
 
 
 def op_names(model: bytes) -> set[str]:

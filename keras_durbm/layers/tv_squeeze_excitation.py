@@ -6,18 +6,26 @@ from keras import ops
 from keras_durbm.layers.serialization import serializable
 
 SQUEEZE_MODES = ("both", "gap", "tv")
+#: The squeeze hands the excitation MLP `TV_SCALE`·TV, and its first Dense multiplies the TV rows of its
+#: kernel by 1 / `TV_SCALE` (a power of two: exact), so the saved weights are those of eq. 6's TV.
+#: Trained features' TV is ~1e-4–1e-2 against channel means of ~0.05–0.4 (the demo model), so unscaled
+#: it would share the descriptor's int8 scale with values ~100× larger; scaled, the parts of the
+#: descriptor are of one size for full-int8 TFLite (docs/export.md).
+TV_SCALE = 64.0
 
 
-def _power(d, beta: int):
-    """|d|**beta with multiplications only, so a full-int8 TFLite model quantizes it (no POW op)."""
-    a = ops.abs(d)
-    if beta == 1:
-        return a
-    if beta == 2:
-        return ops.square(d)
-    if beta == 3:
-        return a * ops.square(d)
-    return ops.power(a, float(beta))
+def _abs_power(after, before, beta: int):
+    """|after − before|**beta from two ReLUs, an addition and multiplications: |d| = relu(d) + relu(−d).
+
+    Every op of it has an int8 kernel in XNNPACK (ABS, SQUARED_DIFFERENCE and POW have none, so a
+    full-int8 TFLite model runs in one delegate partition), and the numbers are those of |d|·d² bit
+    for bit: one of the ReLUs is exactly 0, and |d|·|d| = d·d.
+    """
+    a = ops.relu(after - before) + ops.relu(before - after)
+    result = a
+    for _ in range(beta - 1):
+        result = result * a
+    return result
 
 
 def total_variation(x, beta: int = 3):
@@ -26,9 +34,15 @@ def total_variation(x, beta: int = 3):
     `mean |x[i+1,j]-x[i,j]|^β + mean |x[i,j+1]-x[i,j]|^β`, each mean taken over
     its own derivative map ((H-1)·W and H·(W-1) terms).
     """
-    dv = x[:, 1:, :, :] - x[:, :-1, :, :]
-    dh = x[:, :, 1:, :] - x[:, :, :-1, :]
-    return ops.mean(_power(dv, beta), axis=(1, 2)) + ops.mean(_power(dh, beta), axis=(1, 2))
+    vertical, horizontal = total_variation_parts(x, beta)
+    return vertical + horizontal
+
+
+def total_variation_parts(x, beta: int = 3):
+    """The vertical and the horizontal term of `total_variation`, each (N, C)."""
+    vertical = _abs_power(x[:, 1:, :, :], x[:, :-1, :, :], beta)
+    horizontal = _abs_power(x[:, :, 1:, :], x[:, :, :-1, :], beta)
+    return ops.mean(vertical, axis=(1, 2)), ops.mean(horizontal, axis=(1, 2))
 
 
 @serializable
@@ -73,19 +87,38 @@ class TVSqueezeExcitation(keras.layers.Layer):
         self.expand.build((input_shape[0], self.hidden))
 
     def squeeze_statistics(self, x):
-        """The (N, C) or (N, 2C) descriptor fed to the excitation MLP, in float32 whatever the compute
-        dtype (a mean over a whole image, and cubes of small differences, are what half precision loses)."""
+        """What the excitation MLP reads, float32 whatever the compute dtype (a mean over a whole image, and
+        cubes of small differences, are what half precision loses): (N, C) channel means for `"gap"`;
+        otherwise (the means, then) `TV_SCALE`× the vertical and `TV_SCALE`× the horizontal TV term,
+        (N, 3C) for `"both"`, (N, 2C) for `"tv"`. `reduce_descriptor` turns that into the paper's
+        Dense(concat(mean, TV)): summing the two TV terms is left to the Dense's matrix product, so a
+        full-int8 model has no ADD of two tiny, differently scaled int8 tensors (which XNNPACK refuses)."""
         x = ops.cast(x, "float32")
         stats = []
         if self.squeeze in ("both", "gap"):
             stats.append(ops.mean(x, axis=(1, 2)))
         if self.squeeze in ("both", "tv"):
-            stats.append(total_variation(x, self.beta))
+            stats += [part * TV_SCALE for part in total_variation_parts(x, self.beta)]
         return stats[0] if len(stats) == 1 else ops.concatenate(stats, axis=-1)
+
+    def reduce_descriptor(self, statistics):
+        """`reduce` (Dense + ReLU) of eq. 6's (mean, TV) from `squeeze_statistics`: the kernel's TV rows,
+        divided by `TV_SCALE`, read the vertical and again the horizontal term. The saved kernel is that
+        of the paper's descriptor, (2C or C, hidden)."""
+        if self.squeeze == "gap":
+            return self.reduce(statistics)
+        kernel = ops.cast(self.reduce.kernel, self.compute_dtype)
+        tv_rows = kernel[int(kernel.shape[0]) // 2:] if self.squeeze == "both" else kernel
+        tv_rows = tv_rows * ops.cast(1.0 / TV_SCALE, self.compute_dtype)
+        mean_rows = [kernel[:int(kernel.shape[0]) // 2]] if self.squeeze == "both" else []
+        outputs = ops.matmul(statistics, ops.concatenate([*mean_rows, tv_rows, tv_rows], axis=0))
+        if self.reduce.use_bias:
+            outputs = outputs + ops.cast(self.reduce.bias, self.compute_dtype)
+        return self.reduce.activation(outputs)
 
     def call(self, inputs):
         statistics = ops.cast(self.squeeze_statistics(inputs), self.compute_dtype)
-        weights = self.expand(self.reduce(statistics))
+        weights = self.expand(self.reduce_descriptor(statistics))
         return inputs * ops.cast(weights, inputs.dtype)[:, None, None, :]
 
     def compute_output_shape(self, input_shape):

@@ -1,12 +1,14 @@
-"""ONNX models of the shared export: opset, named dims, checker, and onnxruntime parity with Keras."""
+"""ONNX models of the shared export: opset, named dims, checker, onnxruntime parity with Keras, and the graph
+the rewrites of export/onnx_graph.py leave (reflect pads in one node, no feature-map transposes)."""
 
 import os
 
 import numpy as np
 import onnx
 import pytest
+from onnx import helper, numpy_helper
 
-from export import onnx_export
+from export import onnx_export, onnx_graph
 from export import signature_names as sig
 from keras_durbm.inference import head_runner, restore_with
 from keras_durbm.model_config import min_input_size
@@ -37,4 +39,36 @@ def test_onnxruntime_matches_keras_at_any_size(onnx_paths, trained_model, shape,
         got = onnx_export.OnnxRunner(path)(images)
         expected = np.stack([restore_with(head_runner(trained_model, get_task(head)), x, min_size=min_size) for x in images])
         assert got.shape == images.shape
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)  # measured 1.2e-7
+
+
+def test_every_spatial_convolution_reads_one_reflect_pad_and_no_slice_pad_is_left(onnx_paths):
+    for path in onnx_paths.values():
+        model = onnx.load(path)
+        weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        producer = {o: n for n in model.graph.node for o in n.output}
+        # the ReflectConv2D layers: k×k convolutions without padding of their own (those of the attention
+        # blocks' ResNets pad with zeros, inside the Conv node)
+        spatial = [n for n in model.graph.node if n.op_type == "Conv" and weights[n.input[1]].shape[2] > 1
+                   and not any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET", b"VALID") for a in n.attribute)
+                   and not any(a.name == "pads" and any(a.ints) for a in n.attribute)]
+        assert spatial
+        reached = set()
+        for conv in spatial:
+            source = producer[conv.input[0]]
+            while source.op_type == "Transpose":  # the first convolution's input is transposed to NCHW
+                source = producer[source.input[0]]
+            assert source.op_type == "Pad", conv.name
+            assert {a.name: helper.get_attribute_value(a) for a in source.attribute}["mode"] == b"reflect"
+            reached.add(source.name)
+        assert sum(n.op_type == "Pad" for n in model.graph.node) == len(reached)  # one per padded input
+        assert onnx_graph.fold_reflect_pads(model) == 0  # nothing left to fold: no slice-and-concat pad
+
+
+def test_onnxruntime_runs_the_graph_with_transposes_only_at_the_nhwc_interface(onnx_paths):
+    for path in onnx_paths.values():
+        ops = onnx_export.optimized_graph_ops(path)
+        # the input to NCHW for the first convolution and for the residual addition, the output back to NHWC;
+        # tf2onnx alone leaves two more around every attention block's channel scale
+        assert ops.get("Transpose", 0) <= 3, ops
+        assert ops.get("Pad", 0) > 0 and "Conv" in ops, ops

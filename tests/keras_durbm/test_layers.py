@@ -65,11 +65,45 @@ def test_total_variation_matches_eq6(rng, shape):
 
 
 @pytest.mark.tensorflow_only
-def test_total_variation_beta3_has_no_pow_op():
-    """|d|**3 is written |d|·d² so a full-int8 TFLite model quantizes it (docs/design.md §4)."""
+def test_total_variation_beta3_has_no_pow_abs_or_square_op():
+    """|d|**3 is written (relu(d) + relu(−d))³ with multiplications, so a full-int8 TFLite model quantizes
+    it and XNNPACK runs all of it (no POW, ABS or SQUARED_DIFFERENCE; docs/design.md §4)."""
     fn = tf.function(lambda x: total_variation(x, 3)).get_concrete_function(tf.TensorSpec([1, 8, 8, 2]))
     op_types = {op.type for op in fn.graph.get_operations()}
-    assert "Pow" not in op_types and "Abs" in op_types
+    assert not op_types & {"Pow", "Abs", "Square", "SquaredDifference"} and "Relu" in op_types
+
+
+@pytest.mark.parametrize("beta", [1, 2, 3, 4])
+def test_total_variation_of_every_beta_is_bitwise_the_abs_power(rng, beta):
+    """relu(d) + relu(−d) is |d| exactly and the products are |d|·d² (β = 3) bit for bit."""
+    x = rng.normal(size=(2, 9, 7, 3)).astype("float32")
+    d = [np.abs(np.diff(x, axis=axis)).astype("float32") for axis in (1, 2)]
+    power = [np.prod([v] * beta, axis=0) if beta != 3 else v * np.square(np.diff(x, axis=axis))
+             for v, axis in zip(d, (1, 2), strict=True)]
+    expected = np.mean(power[0], axis=(1, 2)) + np.mean(power[1], axis=(1, 2))
+    np.testing.assert_allclose(np.asarray(total_variation(x, beta)), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(total_variation(x, beta)), ref.total_variation(x, beta), rtol=1e-5)
+
+
+@pytest.mark.parametrize("squeeze", ["both", "tv"])
+def test_tvse_scaled_tv_descriptor_gives_the_unscaled_function(rng, squeeze):
+    """The squeeze hands the MLP TV_SCALE × each TV term and the reduce Dense reads both with its TV rows
+    divided by TV_SCALE: the numbers of Dense(concat(mean, TV)) with the saved weights, which stay unchanged."""
+    from keras_durbm.layers.tv_squeeze_excitation import TV_SCALE
+
+    x = rng.normal(size=(2, 8, 6, 4)).astype("float32")
+    layer = TVSqueezeExcitation(hidden=3, squeeze=squeeze)
+    layer.build(x.shape)
+    randomize(layer, rng)
+    kernel_before = np.asarray(layer.reduce.kernel).copy()
+    stats = np.asarray(layer.squeeze_statistics(x))
+    tv = ref.total_variation(x, 3)
+    assert stats.shape == (2, 12 if squeeze == "both" else 8)
+    np.testing.assert_allclose(stats[:, -8:-4] + stats[:, -4:], tv * TV_SCALE, rtol=1e-5)
+    unscaled = np.concatenate([x.mean(axis=(1, 2)), tv] if squeeze == "both" else [tv], axis=-1).astype("float32")
+    np.testing.assert_allclose(np.asarray(layer.reduce_descriptor(stats)), np.asarray(layer.reduce(unscaled)),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(layer.reduce.kernel), kernel_before)
 
 
 @pytest.mark.parametrize("squeeze", ["gap", "tv", "both"])

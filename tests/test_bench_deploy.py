@@ -1,0 +1,52 @@
+"""`bench/deploy.py` end to end on a tiny network at a tiny size: the rows of its JSON (no timings asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+
+from keras_durbm.model_config import model_preset
+from keras_durbm.models import build_durbm, save_durbm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = {"variant", "size", "ms", "speedup_vs_keras_fp32", "psnr_loss_db", "partitions"}
+
+
+def test_deploy_benchmark_writes_a_row_per_variant_with_the_quality_loss(tmp_path):
+    keras.utils.set_random_seed(0)
+    model_path = str(tmp_path / "model.keras")  # a .keras file counts as trained: PSNR columns are filled
+    save_durbm(build_durbm(model_preset("tiny", topology="R>H")), model_path)
+    out = tmp_path / "rows.json"
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bench", "deploy.py"), "--model", model_path, "--heads", "haze",
+         "--size", "32", "--runs", "1", "--threads", "1", "--formats", "tflite", "--tflite-variants", "fp32",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "machine: " in done.stdout and "load average" in done.stdout and "size 32²" in done.stdout
+    rows = json.loads(out.read_text())
+    assert isinstance(rows, list) and [r["variant"] for r in rows] == ["keras_fp32", "tflite_fp32"]
+    for row in rows:
+        assert KEYS <= set(row) and row["size"] == 32 and row["head"] == "haze" and row["ms"] > 0
+        assert row["gflops"] > 0 and row["percent_of_limit"] > 0 and row["cpu"]
+    keras_row, lite_row = rows
+    assert keras_row["psnr_loss_db"] == 0.0 and keras_row["speedup_vs_keras_fp32"] == 1.0
+    assert keras_row["partitions"] is None
+    assert lite_row["partitions"] == 1 and lite_row["undelegated_ops"] == {}
+    assert abs(lite_row["psnr_loss_db"]) < 0.01  # float32 TFLite restores the held-out pairs as Keras does
+
+
+def test_preset_models_have_random_weights_and_no_quality_columns():
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import deploy
+    finally:
+        sys.path.remove(os.path.join(ROOT, "bench"))
+    model, trained = deploy.load_model("tiny")
+    assert not trained and model.config == model_preset("tiny")
+    pairs = deploy.held_out_pairs("haze")
+    assert [name for name, _, _ in pairs] == ["coffee", "astronaut", "motorcycle"]
+    for _, degraded, clean in pairs:
+        assert degraded.shape == clean.shape and degraded.dtype.name == "float32" and clean.dtype.name == "uint8"
