@@ -27,3 +27,19 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def trained_model_path() -> str:
+    """The briefly trained tiny network with a classifier, shared by the export and app tests
+    (tests/support/exports.py)."""
+    from tests.support.exports import trained_tiny_path
+
+    return trained_tiny_path()
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_model_path):
+    from keras_durbm.models import load_durbm
+
+    return load_durbm(trained_model_path)

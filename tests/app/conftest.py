@@ -18,7 +18,6 @@ import pytest
 from PIL import Image
 
 from keras_durbm.pixels import to_uint8
-from tests.support.exports import trained_tiny_path
 from tfrecords_tools.photos import load_photos
 from tfrecords_tools.synthesis import add_haze
 
@@ -114,20 +113,8 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def model_path() -> str:
-    return trained_tiny_path()
-
-
-@pytest.fixture(scope="session")
-def model(model_path):
-    from keras_durbm.models import load_durbm
-
-    return load_durbm(model_path)
-
-
-@pytest.fixture(scope="session")
-def app(model, model_path):
-    running = Running(model, model_path)
+def app(trained_model, trained_model_path):
+    running = Running(trained_model, trained_model_path)
     yield running
     running.close()
 

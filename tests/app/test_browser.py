@@ -47,7 +47,7 @@ def page(app):
         browser.close()
 
 
-def test_upload_restore_download_equals_restore_and_errors_show_in_the_page(page, model_path, tmp_path):
+def test_upload_restore_download_equals_restore_and_errors_show_in_the_page(page, trained_model_path, tmp_path):
     from keras_durbm.pixels import to_uint8
 
     [(_, clean)] = load_photos(("coffee",), 320)  # held out: the tiny model trained on other photographs
@@ -67,7 +67,7 @@ def test_upload_restore_download_equals_restore_and_errors_show_in_the_page(page
     saved = tmp_path / "downloaded.png"
     download.value.save_as(saved)
     assert download.value.suggested_filename == "coffee-hazy.png"
-    expected = decode_png(restore_cli(tmp_path, model_path, "auto", hazy))
+    expected = decode_png(restore_cli(tmp_path, trained_model_path, "auto", hazy))
     got = decode_png(saved.read_bytes())
     assert got.shape == expected.shape == clean.shape
     assert np.array_equal(got, expected)

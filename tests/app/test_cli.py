@@ -54,10 +54,10 @@ def _listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_it_serves_on_127_0_0_1_only_and_sigterm_removes_its_folder(model_path, photos, tmp_path):
+def test_it_serves_on_127_0_0_1_only_and_sigterm_removes_its_folder(trained_model_path, photos, tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    child = start_python(["-m", "keras_durbm.app", "--model", model_path, "--port", "0"], TMPDIR=str(scratch))
+    child = start_python(["-m", "keras_durbm.app", "--model", trained_model_path, "--port", "0"], TMPDIR=str(scratch))
     sink: queue.Queue = queue.Queue()
     threading.Thread(target=_lines, args=(child.stdout, sink), daemon=True).start()
     try:
@@ -88,12 +88,12 @@ def test_a_bad_model_is_an_error_line_and_exit_2(tmp_path):
     assert done.stderr.startswith(f"error: model {tmp_path / 'none.keras'} does not exist") and "Traceback" not in done.stderr
 
 
-def test_a_port_in_use_is_named_and_exit_2(model_path):
+def test_a_port_in_use_is_named_and_exit_2(trained_model_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run_python(["-m", "keras_durbm.app", "--model", model_path, "--port", str(port)], timeout=120)
+        done = run_python(["-m", "keras_durbm.app", "--model", trained_model_path, "--port", str(port)], timeout=120)
     assert done.returncode == 2
     assert done.stderr == f"error: port {port} on 127.0.0.1 is already in use (is the app already running?); " \
                           "choose another with --port\n"
@@ -102,8 +102,8 @@ def test_a_port_in_use_is_named_and_exit_2(model_path):
 
 @pytest.mark.parametrize("flag, message", [("--port=70000", "--port must be between 0 and 65535"),
                                            ("--max-queue=0", "--max-queue must be at least 1")])
-def test_bad_flags_exit_2(model_path, flag, message):
-    done = run_python(["-m", "keras_durbm.app", "--model", model_path, flag], timeout=120)
+def test_bad_flags_exit_2(trained_model_path, flag, message):
+    done = run_python(["-m", "keras_durbm.app", "--model", trained_model_path, flag], timeout=120)
     assert done.returncode == 2 and message in done.stderr
 
 

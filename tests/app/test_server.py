@@ -44,13 +44,13 @@ def test_the_page_and_the_model_description_are_served(app):
     assert app.server.server_address[0] == "127.0.0.1"
 
 
-def test_a_head_result_equals_restore_output(app, model_path, photos, tmp_path):
+def test_a_head_result_equals_restore_output(app, trained_model_path, photos, tmp_path):
     path = tmp_path / "hazy.png"
     Image.fromarray(photos["hazy"]).save(path)
     job, png = restore_and_download(app.url, "hazy.png", path.read_bytes(), task="haze")
     assert job["heads"] == ["haze"] and job["steps"] == [] and job["download"] == "hazy.png"
     assert job["progress"] == {"done": 1, "total": 1, "pass": 1}
-    expected = decode_png(restore_cli(tmp_path, model_path, "haze", path))
+    expected = decode_png(restore_cli(tmp_path, trained_model_path, "haze", path))
     got = decode_png(png)
     assert got.shape == expected.shape == (60, 90, 3)
     assert np.array_equal(got, expected)
@@ -58,13 +58,13 @@ def test_a_head_result_equals_restore_output(app, model_path, photos, tmp_path):
 
 
 @pytest.mark.parametrize("chain", [False, True], ids=["auto", "auto-chain"])
-def test_auto_equals_restore_auto_and_reports_the_classifier(app, model, model_path, photos, tmp_path, chain):
+def test_auto_equals_restore_auto_and_reports_the_classifier(app, trained_model, trained_model_path, photos, tmp_path, chain):
     path = tmp_path / "hazy.jpg"  # a JPEG input: written as PNG, as restore --format png does
     Image.fromarray(photos["hazy"]).save(path, quality=90)
     job, png = restore_and_download(app.url, "hazy.jpg", path.read_bytes(), task="auto", chain=chain)
-    expected = restore_cli(tmp_path, model_path, "auto", path, *(["--chain"] if chain else []))
+    expected = restore_cli(tmp_path, trained_model_path, "auto", path, *(["--chain"] if chain else []))
     assert np.array_equal(decode_png(png), decode_png(expected))
-    found = classify(model, read_image(path)[0])
+    found = classify(trained_model, read_image(path)[0])
     first = job["steps"][0]
     assert first["task"] == found.best == "haze" and job["heads"][0] == "haze"
     assert first["probabilities"] == pytest.approx(found.probabilities, abs=1e-6)
@@ -73,15 +73,15 @@ def test_auto_equals_restore_auto_and_reports_the_classifier(app, model, model_p
     assert job["download"] == "hazy.png"
 
 
-def test_a_clean_png_judged_clean_is_the_uploaded_file(app, model_path, photos, tmp_path):
+def test_a_clean_png_judged_clean_is_the_uploaded_file(app, trained_model_path, photos, tmp_path):
     path = tmp_path / "clean.png"
     Image.fromarray(photos["clean"]).save(path)
     job, png = restore_and_download(app.url, "clean.png", path.read_bytes(), task="auto")
     assert job["outcome"] == "clean" and job["heads"] == []
-    assert png == path.read_bytes() == restore_cli(tmp_path, model_path, "auto", path)
+    assert png == path.read_bytes() == restore_cli(tmp_path, trained_model_path, "auto", path)
 
 
-def test_tiles_report_progress_and_16_bit_alpha_equals_restore(model, model_path, photos, tmp_path):
+def test_tiles_report_progress_and_16_bit_alpha_equals_restore(trained_model, trained_model_path, photos, tmp_path):
     rng = np.random.default_rng(0)
     rgb16 = photos["hazy"].astype(np.uint16) * 257 + rng.integers(0, 257, photos["hazy"].shape, dtype=np.uint16)
     alpha = rng.integers(0, 65536, rgb16.shape[:2], dtype=np.uint16)
@@ -89,7 +89,7 @@ def test_tiles_report_progress_and_16_bit_alpha_equals_restore(model, model_path
     from keras_durbm.image_io import ImageExtras, write_image
 
     write_image(path, rgb16.astype(np.float32) / 65535, ImageExtras(str(path), "PNG", bit_depth=16, alpha=alpha))
-    running = Running(model, model_path, TilingConfig(tile=32, overlap=8))
+    running = Running(trained_model, trained_model_path, TilingConfig(tile=32, overlap=8))
     try:
         job, png = restore_and_download(running.url, "deep.png", path.read_bytes(), task="haze")
     finally:
@@ -97,7 +97,7 @@ def test_tiles_report_progress_and_16_bit_alpha_equals_restore(model, model_path
     assert (job["bit_depth"], job["alpha"]) == (16, True)
     # 60x90 in 32-px tiles at stride 24, the last moved back to the border: rows 0, 24, 28; columns 0, 24, 48, 58
     assert job["progress"] == {"done": 12, "total": 12, "pass": 1}
-    expected = decode_png(restore_cli(tmp_path, model_path, "haze", path, "--tile", "32", "--overlap", "8"))
+    expected = decode_png(restore_cli(tmp_path, trained_model_path, "haze", path, "--tile", "32", "--overlap", "8"))
     got = decode_png(png)
     assert got.dtype == np.uint16 and got.shape == (60, 90, 4)
     assert np.array_equal(got, expected)
@@ -153,7 +153,7 @@ def test_auto_without_a_classifier_and_an_upload_over_the_limit_are_refused(phot
         running.close()
 
 
-def test_a_second_image_waits_in_the_queue_and_both_finish(app, model_path, photos, tmp_path, monkeypatch):
+def test_a_second_image_waits_in_the_queue_and_both_finish(app, trained_model_path, photos, tmp_path, monkeypatch):
     restorer = app.server.restorer
     real_run, release, started = restorer.run, threading.Event(), threading.Event()
 
@@ -177,7 +177,7 @@ def test_a_second_image_waits_in_the_queue_and_both_finish(app, model_path, phot
     time.sleep(0.1)
     assert job_state(app.url, second["id"])["position"] == 1
     release.set()
-    expected = {path: decode_png(restore_cli(tmp_path / path.stem, model_path, "haze", path)) for path in (hazy, clean)}
+    expected = {path: decode_png(restore_cli(tmp_path / path.stem, trained_model_path, "haze", path)) for path in (hazy, clean)}
     for job, path in ((first, hazy), (second, clean), (third, hazy)):
         done = wait_for(app.url, job["id"])
         assert done["state"] == "done", done

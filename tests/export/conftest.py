@@ -1,23 +1,12 @@
-"""Fixtures of the export tests: the trained tiny network and its export (see tests/support/exports.py)."""
+"""Fixtures of the export tests: the trained tiny network's export (see tests/support/exports.py; the network
+itself is `trained_model` in tests/conftest.py)."""
 
 import json
 import os
 
 import pytest
 
-from tests.support.exports import exported_dir, trained_tiny_path
-
-
-@pytest.fixture(scope="session")
-def trained_model_path() -> str:
-    return trained_tiny_path()
-
-
-@pytest.fixture(scope="session")
-def trained_model(trained_model_path):
-    from keras_durbm.models import load_durbm
-
-    return load_durbm(trained_model_path)
+from tests.support.exports import exported_dir
 
 
 @pytest.fixture(scope="session")

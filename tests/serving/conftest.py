@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.support.exports import EXPORTED_HEAD, exported_dir, trained_tiny_path
+from tests.support.exports import EXPORTED_HEAD, exported_dir
 
 
 @pytest.fixture(scope="session")
@@ -18,11 +18,6 @@ def serving_dir() -> str:
 @pytest.fixture(scope="session")
 def head() -> str:
     return EXPORTED_HEAD
-
-
-@pytest.fixture(scope="session")
-def trained_model_path() -> str:
-    return trained_tiny_path()
 
 
 @pytest.fixture(scope="session")
