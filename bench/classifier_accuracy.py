@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args()
 
-    from keras_durbm.cli import quiet_tensorflow
+    from keras_durbm.cli import error_text, quiet_tensorflow
 
     quiet_tensorflow()
     from keras_durbm.confusion import ConfusionMatrix
@@ -42,8 +42,11 @@ def main() -> None:
     from tfrecords_tools.photos import load_photos
     from tfrecords_tools.synthesis import get_synthesizer
 
-    model = load_durbm(args.model)
-    classes = check_classifier(model, args.model)
+    try:
+        model = load_durbm(args.model)
+        classes = check_classifier(model, args.model)
+    except (OSError, ValueError) as error:  # no such model, or one without a classifier: no traceback
+        sys.exit(f"error: {error_text(error)}")
     demo = build_config("demo").data.demo
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f}; model {args.model}; {len(args.photos)} photo(s) at max side {args.max_side}, "

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -316,17 +315,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.load_average = os.getloadavg()  # before this process adds its own load
 
-    from keras_durbm.cli import quiet_tensorflow
+    from keras_durbm.atomic_files import write_json_atomic
+    from keras_durbm.cli import error_text, quiet_tensorflow
 
     quiet_tensorflow()
-    result = measure(args)
+    try:
+        result = measure(args)
+    except (FileNotFoundError, KeyError, ValueError) as error:  # a bad model, head or variant: no traceback
+        print(f"error: {error_text(error)}", file=sys.stderr)
+        return 2
     print(format_tables(result))
     if args.json:  # the rows, each naming the machine it was measured on
         info = result["machine"]
         rows = [{**row, "cpu": info["cpu"], "cores": info["cores"], "threads": result["threads"],
                  "load_average": info["load_average"], "model": result["model"]} for row in result["rows"]]
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(rows, handle, indent=1)
+        write_json_atomic(args.json, rows)
     return 0
 
 
