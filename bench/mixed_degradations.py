@@ -7,7 +7,9 @@ Each held-out photograph (scikit-image's, not one the demo trains on) is degrade
 synthesis, then by the second's (JPEG at quality 10, as the demo tests), with the demo's parameters. Per
 pair of degradations the table gives the mean PSNR / SSIM against the clean photograph (the first
 task's protocol: Y for B, R, J; RGB for H) of the input, of every single head, of `--task auto`
-(one classified head), and of `--task auto --chain`, and the heads the chain chose per photograph.
+(one classified head), and of `--task auto --chain`, and the heads the chain chose per photograph; then
+the mean PSNR over the pairs and the chain's gain over the best single head (the head with the best
+mean) and over `auto`.
 Prints the machine and the load: the numbers do not depend on them, the wall time does.
 """
 
@@ -58,6 +60,7 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f} at start; model {args.model}; {len(photos)} photo(s) at max side {args.max_side}")
     print(f"{'degradations':<18} {'metric':<9} {'input':>7} " + "".join(f"{h:>12}" for h in model.task_names)
           + f" {'auto':>7} {'chain':>7}   chain's heads")
+    pair_psnr: list[dict[str, float]] = []
     for pair in args.pairs:
         first, second = (get_task(name) for name in pair.split("+"))
         scores: dict[str, list[dict]] = {}
@@ -78,10 +81,18 @@ def main() -> None:
         for key in (psnr, ssim):
             digits = 2 if key == psnr else 4
             cells = {name: float(np.mean([s[key] for s in values])) for name, values in scores.items()}
+            if key == psnr:
+                pair_psnr.append(cells)
             print(f"{pair if key == psnr else '':<18} {key:<9} {cells['input']:>7.{digits}f} "
                   + "".join(f"{cells[h]:>12.{digits}f}" for h in model.task_names)
                   + f" {cells['auto']:>7.{digits}f} {cells['chain']:>7.{digits}f}"
                   + (f"   {', '.join(chosen)}" if key == psnr else ""))
+    mean = {name: float(np.mean([cells[name] for cells in pair_psnr])) for name in pair_psnr[0]}
+    print(f"{'mean of the pairs':<18} {'psnr':<9} {mean['input']:>7.2f} "
+          + "".join(f"{mean[h]:>12.2f}" for h in model.task_names) + f" {mean['auto']:>7.2f} {mean['chain']:>7.2f}")
+    best = max(model.task_names, key=mean.__getitem__)
+    print(f"chain against the best single head ({best}): {mean['chain'] - mean[best]:+.2f} dB; "
+          f"against auto: {mean['chain'] - mean['auto']:+.2f} dB (mean PSNR over the pairs)")
     print(f"wall time {time.perf_counter() - start:.0f} s")
 
 

@@ -17,7 +17,7 @@ import os
 import shlex
 import sys
 
-from export.bundle import ExportConfig, check_output_dir, export_bundle, resolve_heads
+from export.bundle import ExportConfig, check_output_dir, export_bundle, resolve_heads, routes
 from export.parity import format_table
 from keras_durbm.cli import EXIT_OK, fail, quiet_tensorflow
 from keras_durbm.config_tree import add_arguments, apply_overrides, from_arguments
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         check_output_dir(args.out, options.overwrite, args.model)
         model = load_durbm(model_path)
         resolve_heads(model, options.heads)
+        routes(model, options, args.model)  # a classifier that cannot route is named before anything is written
         report = export_bundle(model, args.out, options, progress=not args.no_progress,
                                provenance={"model": args.model, "model_path": model_path, "command": command})
     except (KeyError, ValueError, TypeError, OSError) as error:  # nothing is left behind

@@ -52,7 +52,7 @@ from keras_durbm.inference import (
     restore_with,
 )
 from keras_durbm.model_config import min_input_size
-from keras_durbm.routing import classifier_runner, classify, route
+from keras_durbm.routing import check_classifier, classifier_runner, classify, route
 from keras_durbm.tasks import get_task
 from tfrecords_tools.photos import load_photos
 
@@ -294,9 +294,13 @@ def _writes_bf16(options: ExportConfig) -> bool:
     return options.bf16 and "savedmodel" in options.formats
 
 
-def routes(model, options: ExportConfig) -> bool:
-    """Whether the export has the blind-restoration artifacts (auto SavedModel, classifier files)."""
-    return bool(model.config.classifier and options.auto)
+def routes(model, options: ExportConfig, source: str = "") -> bool:
+    """Whether the export has the blind-restoration artifacts (auto SavedModel, classifier files); a
+    classifier of earlier statistics is a KeyError saying how to replace it (or pass --no-auto)."""
+    if not (model.config.classifier and options.auto):
+        return False
+    check_classifier(model, source, otherwise="export the heads alone with --no-auto")
+    return True
 
 
 @dataclasses.dataclass

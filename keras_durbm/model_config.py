@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from keras_durbm.config_tree import replace_fields
+from keras_durbm.config_tree import from_dict, replace_fields
 from keras_durbm.tasks import CLEAN
 from keras_durbm.topology import parse_topology
 
@@ -19,6 +19,12 @@ BlockKernels = tuple[int, int, int]  # (k1, k2, dilation of k1) of one DuRB-M
 # The authors' public test code (DuRB_tv), docs/design.md §1.3.
 PAPER_SHARED_KERNELS: tuple[BlockKernels, ...] = ((3, 3, 2), (5, 3, 1), (3, 5, 2), (5, 5, 1), (7, 5, 1))
 PAPER_EXTRA_KERNELS: tuple[BlockKernels, ...] = ((7, 5, 2), (11, 5, 1), (11, 5, 1))
+
+
+#: Version of the degradation classifier's image statistics (`keras_durbm.layers.degradation_classifier`):
+#: 1 = absolute logs of means (until 2026-12), 2 = ratios between scales, soft minimum, streaks. A model
+#: whose classifier reads another version keeps its heads; `--task auto` asks for a new classifier.
+CLASSIFIER_STATISTICS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +48,8 @@ class ModelConfig:
             the encoder's activations; docs/evaluate-restore.md "Blind restoration").
         classifier_hidden: width of its hidden layer.
         classifier_backprop: let its gradient flow into the encoder (off: restoration unchanged).
+        classifier_statistics: version of the image statistics the classifier reads
+            (`CLASSIFIER_STATISTICS`; files saved before versions were recorded read as 1).
     """
 
     topology: str = "R>B>J>H"
@@ -57,6 +65,7 @@ class ModelConfig:
     classifier: bool = False
     classifier_hidden: int = 64
     classifier_backprop: bool = False
+    classifier_statistics: int = CLASSIFIER_STATISTICS
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -86,6 +95,17 @@ class ModelConfig:
                 k1, k2, dilation = kernels
                 if k1 % 2 == 0 or k2 % 2 == 0 or dilation < 1:
                     raise ValueError(f"model.{field}: kernels must be odd and dilation >= 1, got {kernels}")
+        if not 1 <= self.classifier_statistics <= CLASSIFIER_STATISTICS:
+            raise ValueError(f"model.classifier_statistics must be 1 … {CLASSIFIER_STATISTICS}, "
+                             f"got {self.classifier_statistics}")
+
+
+def stored_model_config(data, prefix: str = "model") -> ModelConfig:
+    """The `ModelConfig` of a saved model's config dict; files written before the classifier's statistics
+    had versions read as version 1."""
+    if data.get("classifier") and "classifier_statistics" not in data:
+        data = {**data, "classifier_statistics": 1}
+    return from_dict(ModelConfig, data, prefix)
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {

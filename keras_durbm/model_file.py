@@ -11,8 +11,7 @@ import json
 import os
 import zipfile
 
-from keras_durbm.config_tree import from_dict
-from keras_durbm.model_config import ModelConfig
+from keras_durbm.model_config import ModelConfig, stored_model_config
 
 MODEL_FILENAME = "model.keras"
 NETWORK_CLASS = "DuRBMNetwork"
@@ -46,6 +45,6 @@ def read_model_config(path: str) -> ModelConfig:
         found = stored.get("class_name") if isinstance(stored, dict) else type(stored).__name__
         raise ValueError(f"model {path} is a {found}, not a keras_durbm network")
     try:
-        return from_dict(ModelConfig, stored["config"]["config"], "model")
+        return stored_model_config(stored["config"]["config"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"model {path}: its stored model config is unreadable ({error})") from None

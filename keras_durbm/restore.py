@@ -13,8 +13,8 @@ in overlapping tiles (see docs/evaluate-restore.md for what tiling costs in accu
 
 `--task auto` (a model with a degradation classifier) prints each image's class probabilities and
 restores it with the most probable head; an image judged clean is written unchanged. `--chain` then
-classifies the result again and restores again, until it is judged clean, a task would repeat, or
-`--max-steps` heads have run. Below `--min-confidence` an image goes to `--fallback-task`, or is
+classifies the result again and restores again with the most probable head that has not run yet,
+until it is judged clean (or clean is the most probable class left) or `--max-steps` heads have run. Below `--min-confidence` an image goes to `--fallback-task`, or is
 skipped and listed. `--report` writes per input (its path as given) the chosen `task`, the
 `probabilities` and every step (docs/evaluate-restore.md "Blind restoration").
 

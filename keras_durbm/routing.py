@@ -2,8 +2,11 @@
 
 `classify` gives the probabilities of `model.classes` (the heads' tasks, then `clean`) for one image;
 `route` restores with the most probable head, or leaves a clean image as it is; with `chain` it
-classifies the result again and goes on until the image is judged clean, a task would repeat, or
-`max_steps` heads have run (docs/evaluate-restore.md "Blind restoration").
+classifies the result again and goes on until the image is judged clean or `max_steps` heads have
+run. When the most probable class is a head that already ran, the chain takes the most probable class
+that has not (the head did what it could; what is left is often the other degradation), and stops
+if that is `clean` (docs/evaluate-restore.md "Blind restoration" has the
+measurements of both rules).
 
 An image larger than the tiling budget is classified tile by tile (the tiles that `restore` would
 use, without overlap) and the tiles' probabilities are averaged: the classifier reads means over the
@@ -28,7 +31,7 @@ from keras_durbm.inference import (
     restore,
     tile_starts,
 )
-from keras_durbm.model_config import SIZE_MULTIPLE, min_input_size
+from keras_durbm.model_config import CLASSIFIER_STATISTICS, SIZE_MULTIPLE, min_input_size
 from keras_durbm.pixels import check_float_rgb
 from keras_durbm.tasks import CLEAN, get_task
 
@@ -40,8 +43,8 @@ DEFAULT_MAX_STEPS = 3
 class RoutingConfig:
     """How `--task auto` decides (the routing flags of `restore`)."""
 
-    chain: bool = option(False, "after restoring, classify the result and restore again, until it is judged "
-                                "clean, a task would repeat or --max-steps heads have run")
+    chain: bool = option(False, "after restoring, classify the result and restore again with the most probable "
+                                "head not run yet, until it is judged clean or --max-steps heads have run")
     max_steps: int | None = option(None, f"most heads per image with --chain (default {DEFAULT_MAX_STEPS})")
     min_confidence: float | None = option(None, "below this top probability an image goes to --fallback-task, "
                                                 "or is skipped and listed (a probability in (0, 1])")
@@ -64,14 +67,21 @@ class RoutingConfig:
         return (self.max_steps or DEFAULT_MAX_STEPS) if self.chain else 1
 
 
-def check_classifier(model, source: str = "") -> tuple[str, ...]:
+def check_classifier(model, source: str = "", otherwise: str = "") -> tuple[str, ...]:
     """The classes of `model`'s degradation classifier; a KeyError saying how to add one when it has none
-    (`source`: the model's path, for the message)."""
+    or one of earlier image statistics (`source`: the model's path; `otherwise`: what else the user can
+    do, by default name the head with --task)."""
+    model_name = source or "this model"
+    add = ("(minutes, restoration unchanged) with: python -m keras_durbm.train --experiment router "
+           f"--set init.model={source or '<this model>'}; or "
+           + (otherwise or f"name the head with --task ({', '.join(model.task_names)})"))
     if not model.config.classifier:
-        raise KeyError(f"{source or 'this model'} has no degradation classifier, so --task auto cannot choose a "
-                       "head; add one (minutes, restoration unchanged) with: python -m keras_durbm.train "
-                       f"--experiment router --set init.model={source or '<this model>'}; or name the head with "
-                       f"--task ({', '.join(model.task_names)})")
+        raise KeyError(f"{model_name} has no degradation classifier, so --task auto cannot choose a head; "
+                       f"add one {add}")
+    if model.config.classifier_statistics != CLASSIFIER_STATISTICS:
+        raise KeyError(f"{model_name} has a degradation classifier trained on an earlier version's image "
+                       f"statistics (version {model.config.classifier_statistics}, this version reads "
+                       f"{CLASSIFIER_STATISTICS}); its heads are unchanged. Replace the classifier {add}")
     return model.classes
 
 
@@ -96,6 +106,10 @@ class Classification:
     @property
     def confidence(self) -> float:
         return self.probabilities[self.best]
+
+    def best_except(self, ran) -> str:
+        """The most probable class that is not in `ran`."""
+        return max((c for c in self.probabilities if c not in ran), key=self.probabilities.__getitem__)
 
     def describe(self, shown: int = 3) -> str:
         """`haze 0.97 (rain 0.02, clean 0.01)`: the best class, then the runners-up."""
@@ -126,8 +140,8 @@ def classify(model, image: np.ndarray, *, tile_above: int | None = DEFAULT_TILE_
 
 
 #: What one routing step did: ran the chosen head, ran the fallback head, or stopped (and why).
-RESTORED, FALLBACK, CLEAN_STOP, REPEAT, UNCERTAIN, SKIPPED = (
-    "restored", "fallback", "clean", "repeat", "uncertain", "skipped")
+RESTORED, NEXT, FALLBACK, CLEAN_STOP, REPEAT, UNCERTAIN, SKIPPED = (
+    "restored", "next", "fallback", "clean", "repeat", "uncertain", "skipped")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,8 +157,10 @@ class RouteStep:
                 "probabilities": self.classification.probabilities, "action": self.action, "head": self.head}
 
     def describe(self) -> str:
+        again = f"{self.classification.best} again"
         what = {RESTORED: f"restored with {self.head}", FALLBACK: f"below --min-confidence: {self.head} (fallback)",
-                CLEAN_STOP: "judged clean", REPEAT: f"{self.classification.best} again: stop",
+                NEXT: f"{again}: restored with the next most probable, {self.head}",
+                CLEAN_STOP: "judged clean", REPEAT: f"{again}, then clean: stop",
                 UNCERTAIN: "below --min-confidence: stop", SKIPPED: "below --min-confidence: skipped"}[self.action]
         return f"{self.classification.describe()} -> {what}"
 
@@ -204,9 +220,14 @@ def route(model, image: np.ndarray, routing: RoutingConfig = RoutingConfig(),
         elif found.best == CLEAN:
             steps.append(RouteStep(found, CLEAN_STOP))
             break
-        elif found.best in {s.head for s in steps}:
-            steps.append(RouteStep(found, REPEAT))
-            break
+        elif found.best in (ran := {s.head for s in steps}):
+            head, action = found.best_except(ran), NEXT
+            if head == CLEAN:
+                steps.append(RouteStep(found, REPEAT))
+                break
+            if routing.min_confidence is not None and found.probabilities[head] < routing.min_confidence:
+                steps.append(RouteStep(found, UNCERTAIN))
+                break
         else:
             head, action = found.best, RESTORED
         current = restore(model, current, get_task(head), **dataclasses.asdict(tiling), progress=progress)

@@ -19,7 +19,7 @@ from keras_durbm.cli import error_text
 from keras_durbm.errors import DataError, ImageTooLargeError
 from keras_durbm.image_io import READABLE, ImageExtras, is_image_file, read_image, write_image
 from keras_durbm.inference import Progress, TilingConfig, check_head, restore
-from keras_durbm.routing import CLEAN_STOP, RoutingConfig, route
+from keras_durbm.routing import CLEAN_STOP, RoutingConfig, check_classifier, route
 from keras_durbm.tasks import AUTO, get_task
 
 
@@ -66,7 +66,11 @@ class Restorer:
         self.tiling = tiling
         self.max_pixels = max_pixels
         self.heads = tuple(model.task_names)
-        self.classes = tuple(model.classes) if model.config.classifier else ()
+        try:
+            self.classes = check_classifier(model, source, otherwise=f"choose a head ({', '.join(self.heads)})")
+            self.no_auto = ""
+        except KeyError as error:  # none, or one of earlier statistics: the message says how to add one
+            self.classes, self.no_auto = (), error_text(error)
 
     @property
     def has_classifier(self) -> bool:
@@ -91,9 +95,7 @@ class Restorer:
             raise RequestError(400, f"{name}: unsupported format ({ext}); expected {READABLE}")
         if task.lower() == AUTO:
             if not self.has_classifier:
-                raise RequestError(400, f"{name}: auto needs a degradation classifier, and the model {self.source} "
-                                   f"has none; choose a head ({', '.join(self.heads)}), or add a classifier with "
-                                   f"python -m keras_durbm.train --experiment router --set init.model={self.source}")
+                raise RequestError(400, f"{name}: auto needs a usable degradation classifier: {self.no_auto}")
             return Request(name, None, chain)
         if chain:
             raise RequestError(400, f"{name}: chain needs auto (the classifier chooses each next head)")

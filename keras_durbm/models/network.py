@@ -7,10 +7,10 @@ from typing import Any
 
 import keras
 
-from keras_durbm.config_tree import from_dict, to_dict
+from keras_durbm.config_tree import to_dict
 from keras_durbm.layers.degradation_classifier import DegradationClassifier
 from keras_durbm.layers.serialization import serializable
-from keras_durbm.model_config import SIZE_MULTIPLE, ModelConfig, min_input_size
+from keras_durbm.model_config import SIZE_MULTIPLE, ModelConfig, min_input_size, stored_model_config
 from keras_durbm.models.decoder import apply_decoder
 from keras_durbm.models.encoder import apply_encoder, make_block
 from keras_durbm.models.input_contract import InputSizeCheck
@@ -43,7 +43,7 @@ class DuRBMNetwork(keras.Model):
 
     def __init__(self, config: ModelConfig | Mapping[str, Any], **kwargs):
         if isinstance(config, Mapping):
-            config = from_dict(ModelConfig, config, prefix="model")
+            config = stored_model_config(config)
         topology = parse_topology(config.topology)
 
         # === Functional Model ===
@@ -58,9 +58,9 @@ class DuRBMNetwork(keras.Model):
             for task in level:
                 outputs[task.name] = apply_decoder(x, image, config.decoder_widths, task.name)
         if config.classifier:
-            outputs[DEGRADATION] = DegradationClassifier(len(config.classes), config.classifier_hidden,
-                                                         config.classifier_backprop, name="degradation_classifier")(
-                [checked, first])
+            outputs[DEGRADATION] = DegradationClassifier(
+                len(config.classes), config.classifier_hidden, config.classifier_backprop,
+                statistics=config.classifier_statistics, name="degradation_classifier")([checked, first])
         kwargs.setdefault("name", "durbm_" + "".join(t.letter for t in topology.tasks).lower())
         super().__init__(inputs=image, outputs=outputs, **kwargs)
 

@@ -489,7 +489,8 @@ def adopt_init_model(config: ExperimentConfig) -> ExperimentConfig:
     source = read_model_config(config.init.model)
     ours = config.model
     model = dataclasses.replace(source, classifier=ours.classifier, classifier_hidden=ours.classifier_hidden,
-                                classifier_backprop=ours.classifier_backprop)
+                                classifier_backprop=ours.classifier_backprop,
+                                classifier_statistics=ours.classifier_statistics)
     return dataclasses.replace(config, model=model)
 
 

@@ -140,8 +140,9 @@ def test_auto_without_a_classifier_and_an_upload_over_the_limit_are_refused(phot
         small = png_bytes(photos["hazy"][:8, :8])
         status, body = post_image(running.url, "small.png", small, task="auto")
         assert status == 400
-        assert body["error"].startswith("small.png: auto needs a degradation classifier, and the model ")
-        assert "choose a head (rain, motion_blur, haze)" in body["error"]
+        assert body["error"].startswith("small.png: auto needs a usable degradation classifier: ")
+        assert "has no degradation classifier" in body["error"] and "choose a head (rain, motion_blur, haze)" in body["error"]
+        assert "--experiment router" in body["error"]
         status, body = post_image(running.url, "big.png", b"\0" * 5000, task="rain")
         assert status == 413 and body["error"].startswith("big.png: the file is 0.0 MB, over the upload limit")
         status, body = request(running.url + "api/jobs?name=x.png&task=rain", b"\0" * 10,

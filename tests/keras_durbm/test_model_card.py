@@ -45,7 +45,7 @@ def test_card_cli_bad_input(capsys, argv, message):
 
 
 def test_card_counts_the_degradation_classifier():
-    """Its parameters are the two Dense layers over 11 image statistics plus one block statistic per
+    """Its parameters are the two Dense layers over 13 image statistics plus one block statistic per
     channel of the first ReLU, and the network's total grows by exactly them."""
     import dataclasses
 
@@ -58,7 +58,7 @@ def test_card_counts_the_degradation_classifier():
     config = dataclasses.replace(plain, classifier=True, classifier_hidden=16)
     card, without = describe(build_durbm(config), 32), describe(build_durbm(plain), 32)
     width = IMAGE_STATISTICS + config.stem_widths[0]
-    assert IMAGE_STATISTICS == 11
+    assert IMAGE_STATISTICS == 13
     assert card.classifier_parameters == (width * 16 + 16) + (16 * 3 + 3)
     assert card.total_parameters - without.total_parameters == card.classifier_parameters
     assert card.classes == ("rain", "haze", "clean") and card.classifier_weight_layers == 2

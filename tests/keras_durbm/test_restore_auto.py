@@ -155,3 +155,44 @@ def test_evaluate_auto_counts_what_classify_answers_and_scores_routed_beside_tru
         assert image.size[0] > 100
     printed = capsys.readouterr().out
     assert "recall" in printed and "true head" in printed
+
+
+def test_a_classifier_of_earlier_statistics_loads_its_heads_and_asks_for_a_new_one(tmp_path, photos, capsys):
+    """A file saved before the classifier's statistics had versions (no `classifier_statistics` in its
+    config, the 11-statistic weights) loads as version 1: its heads restore, `--task auto` exits 2 naming the
+    router command, the router's config for it trains a current classifier, and export refuses before
+    writing anything (--no-auto exports the heads)."""
+    import dataclasses
+    import zipfile
+
+    from keras_durbm.model_config import CLASSIFIER_STATISTICS, model_preset
+    from keras_durbm.models import build_durbm, load_durbm, save_durbm
+    from keras_durbm.training.config import build_config
+
+    saved = tmp_path / "saved.keras"
+    save_durbm(build_durbm(dataclasses.replace(model_preset("tiny", topology="R>H", classifier=True),
+                                               classifier_statistics=1)), str(saved))
+    legacy = tmp_path / "legacy.keras"
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(legacy, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                stored = json.loads(data)
+                del stored["config"]["config"]["classifier_statistics"]
+                data = json.dumps(stored).encode()
+            target.writestr(item, data)
+    assert load_durbm(str(legacy)).config.classifier_statistics == 1
+    inputs = write_inputs(tmp_path / "in", photos)
+    assert main(["--model", str(legacy), "--task", "auto", str(inputs / "hazy.png"), "-o", str(tmp_path / "a"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "earlier version's image statistics" in err and f"--experiment router --set init.model={legacy}" in err
+    assert not (tmp_path / "a").exists()
+    assert main(["--model", str(legacy), "--task", "haze", str(inputs / "hazy.png"), "-o", str(tmp_path / "h"),
+                 "--no-progress"]) == 0
+    router = build_config("router", assignments=[f"init.model={legacy}"])
+    assert router.model.classifier_statistics == CLASSIFIER_STATISTICS
+    from export.__main__ import main as export_main
+
+    assert export_main(["--model", str(legacy), "--out", str(tmp_path / "export"), "--no-progress"]) == 2
+    assert "--no-auto" in capsys.readouterr().err and not (tmp_path / "export").exists()

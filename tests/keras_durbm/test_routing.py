@@ -63,13 +63,16 @@ def classifier_model():
 
 
 def _scripted(monkeypatch, answers):
-    """Makes `routing.classify` return the given best classes (probability 0.9 each), in order."""
+    """Makes `routing.classify` return the given best classes (probability 0.9 each), in order; an answer
+    `(best, second)` gives the runner-up 0.06 and the others what is left."""
     calls = iter(answers)
 
     def fake(model, image, *, tile_above=None):
-        best = next(calls)
-        rest = [c for c in model.classes if c != best]
-        return Classification({best: 0.9, **{c: 0.1 / len(rest) for c in rest}})
+        answer = next(calls)
+        best, second = answer if isinstance(answer, tuple) else (answer, None)
+        rest = [c for c in model.classes if c not in (best, second)]
+        left = 0.1 - (0.06 if second else 0.0)
+        return Classification({best: 0.9, **({second: 0.06} if second else {}), **{c: left / len(rest) for c in rest}})
 
     monkeypatch.setattr(routing, "classify", fake)
 
@@ -84,10 +87,23 @@ def test_chain_stops_when_clean_and_applies_heads_in_order(classifier_model, mon
     np.testing.assert_array_equal(routed.image, expected)
 
 
-def test_chain_stops_before_repeating_a_task_and_at_max_steps(classifier_model, monkeypatch, rng):
+def test_chain_never_repeats_a_head_and_stops_at_max_steps(classifier_model, monkeypatch, rng):
+    """A head named again gives way to the most probable class not run yet: another head runs, clean stops
+    the chain, and so does a runner-up below --min-confidence."""
     image = rng.random((24, 20, 3)).astype(np.float32)
-    _scripted(monkeypatch, ["haze", "haze"])
-    assert route(classifier_model, image, RoutingConfig(chain=True)).heads == ("haze",)
+    _scripted(monkeypatch, ["haze", ("haze", "clean")])
+    routed = route(classifier_model, image, RoutingConfig(chain=True))
+    assert routed.heads == ("haze",) and [s.action for s in routed.steps] == ["restored", "repeat"]
+    assert "haze again, then clean: stop" in routed.steps[-1].describe()
+    _scripted(monkeypatch, ["haze", ("haze", "rain"), ("rain", "clean")])
+    routed = route(classifier_model, image, RoutingConfig(chain=True))
+    assert routed.heads == ("haze", "rain") and [s.action for s in routed.steps] == ["restored", "next", "repeat"]
+    assert routed.steps[1].to_dict()["task"] == "haze" and routed.steps[1].to_dict()["head"] == "rain"
+    expected = restore(classifier_model, restore(classifier_model, image, get_task("haze")), get_task("rain"))
+    np.testing.assert_array_equal(routed.image, expected)
+    _scripted(monkeypatch, ["haze", ("haze", "rain")])
+    routed = route(classifier_model, image, RoutingConfig(chain=True, min_confidence=0.5))
+    assert routed.heads == ("haze",) and routed.steps[-1].action == "uncertain"  # rain at 0.06
     _scripted(monkeypatch, ["haze", "rain", "motion_blur", "clean"])
     routed = route(classifier_model, image, RoutingConfig(chain=True, max_steps=2))
     assert routed.heads == ("haze", "rain") and len(routed.steps) == 2  # no third classification
