@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from export import signature_names as sig
+from keras_durbm.cli import stderr_captured
 
 VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8")
 DESCRIPTIONS = {
@@ -48,15 +49,17 @@ def convert(saved_model_dir: str, variant: str, calibration: Sequence[np.ndarray
         converter.representative_dataset = lambda: ({sig.INPUT_FLOAT: batch} for batch in calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter._experimental_calibrate_only = True  # float model with min/max statistics: fixed, then quantized
-    with warnings.catch_warnings():  # int8 calibration runs TF's own (deprecated) interpreter internally
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+    # the quantizer prints its settings ("fully_quantize: 0, inference_type: 6, ...") on the C++ stderr:
+    # kept out of the export's output, replayed if the conversion fails
+    with warnings.catch_warnings(), stderr_captured():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")  # int8 calibration
         model = converter.convert()
-    if variant != "int8":
-        return model
-    from tensorflow.lite.python import convert as lite_convert
+        if variant != "int8":
+            return model
+        from tensorflow.lite.python import convert as lite_convert
 
-    return lite_convert.mlir_quantize(widen_degenerate_ranges(model), input_data_type=tf.float32,
-                                      output_data_type=tf.float32)
+        return lite_convert.mlir_quantize(widen_degenerate_ranges(model), input_data_type=tf.float32,
+                                          output_data_type=tf.float32)
 
 
 #: Calibrated ranges narrower than this are constants (a ReLU that is 0 on every calibration image) ...

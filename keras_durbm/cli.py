@@ -55,11 +55,23 @@ class _OwnStepRetracing(logging.Filter):
         return not ("retracing" in text and "Trainer._make_step.<locals>" in text)
 
 
+class _LibraryDeprecations(logging.Filter):
+    """Drops TensorFlow's "… is deprecated and will be removed" notices about calls made inside installed
+    libraries (tf2onnx's and the TFLite converter's TF1 APIs): nothing a user of these tools can change. A
+    deprecated call from this project's own code is still shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not ("is deprecated and will be removed" in text
+                    and text.startswith("From ") and ("site-packages" in text or "dist-packages" in text))
+
+
 def quiet_tensorflow() -> None:
     """Imports TensorFlow (and Keras) with the C++ start-up noise hidden, unless the user set TF_CPP_MIN_LOG_LEVEL."""
     logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _OwnStepRetracing) for f in logger.filters):
-        logger.addFilter(_OwnStepRetracing())
+    for kind in (_OwnStepRetracing, _LibraryDeprecations):
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
     if "tensorflow" in sys.modules:
         return
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ and _OURS not in os.environ:

@@ -53,3 +53,25 @@ def test_a_real_call_is_quiet_and_its_error_has_no_traceback(tmp_path):
     assert done.returncode == 2
     assert not any(noise in done.stderr for noise in TF_NOISE), done.stderr
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_tensorflow_deprecation_notices_from_installed_libraries_are_dropped():
+    """tf2onnx's and the TFLite converter's TF1 calls make TensorFlow log "… is deprecated" notices that the
+    user cannot act on; a deprecated call from the project's own code still shows."""
+    import logging
+
+    from keras_durbm.cli import quiet_tensorflow
+
+    quiet_tensorflow()
+    logger = logging.getLogger("tensorflow")
+    notice = ("From {}: convert_variables_to_constants (from tensorflow.python.framework.convert_to_constants) "
+              "is deprecated and will be removed in a future version.\nInstructions for updating: ...")
+
+    def shown(path):
+        record = logger.makeRecord("tensorflow", logging.WARNING, __file__, 1, notice.format(path), (), None)
+        return logger.filter(record)
+
+    assert not shown("/venv/lib/python3.11/site-packages/tf2onnx/tf_loader.py:164")
+    assert shown("/work/keras_durbm/inference.py:12")
+    assert shown("unrelated") and logger.filter(
+        logger.makeRecord("tensorflow", logging.WARNING, __file__, 1, "something else", (), None))
