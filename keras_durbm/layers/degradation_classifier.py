@@ -30,7 +30,8 @@ VARIANCE_EPSILON = 1e-3
 
 
 def _direction_tv(x):
-    """Per-channel mean |vertical| and |horizontal| differences of NHWC `x` (TV with β = 1, one per axis)."""
+    """The absolute vertical and horizontal differences of NHWC `x`, per pixel and channel (their means are
+    TV with β = 1, one per axis)."""
     dv = ops.abs(x[:, 1:, :, :] - x[:, :-1, :, :])
     dh = ops.abs(x[:, :, 1:, :] - x[:, :, :-1, :])
     return dv, dh
