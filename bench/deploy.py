@@ -20,10 +20,11 @@ training photographs. Then, per size, one table:
   degraded/clean pairs (the demo's held-out photographs degraded as `keras_durbm.training.demo` does),
   in the task's protocol colour space. Blank for random weights.
 
-It names the machine (CPU, cores, load average at start) and warns when the load shows other work:
-timings taken on a shared machine are several times off. `--json` writes the rows (keys `variant`,
+It names the machine (`bench/machine.py`: CPU, cores, vector extensions, load average at start) and warns
+when the load shows other work: timings taken on a shared machine are several times off. After each size's
+table, ONNX Runtime fp32 and int8 beside TFLite fp32 and int8 per head. `--json` writes the rows (keys `variant`,
 `size`, `ms`, `speedup_vs_keras_fp32`, `psnr_loss_db`, `partitions` (null where not TFLite), and `head`,
-`gflops`, `percent_of_limit`, `psnr_db`, `cpu`, `load_average`, ...) as a list of objects.
+`gflops`, `percent_of_limit`, `psnr_db`, `cpu`, `vector_extensions`, `load_average`, ...) as a list of objects.
 """
 
 from __future__ import annotations
@@ -31,15 +32,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-#: A 1-minute load average above this (with the benchmark not yet running) means other work shares the CPUs.
-QUIET_LOAD = 0.5
 #: The limit's convolution is at least this wide: narrower ones are bound by memory, not arithmetic.
 MIN_LIMIT_CHANNELS = 64
 #: ... and a chain of this many (ReLU between, 1×1 convolutions from and to RGB around it).
@@ -47,18 +45,17 @@ LIMIT_DEPTH = 6
 INT8_VARIANTS = ("tflite_dynamic_int8", "tflite_int8", "onnx_int8")
 
 
-def machine() -> dict:
-    """CPU model, cores, load average and bf16 units of this machine."""
+def machine_info(load_average: list[float] | None = None) -> dict:
+    """`bench/machine.py`'s description of this machine (CPU model, cores, vector extensions, load average;
+    `load_average` taken before the work started, if given) and its bf16 units, which decide the bf16 rows."""
+    import machine  # bench/machine.py, beside this script
+
     from keras_durbm.models.precision import cpu_bf16_flags
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average": list(os.getloadavg()),
-            "bf16_flags": list(cpu_bf16_flags())}
+    info = machine.describe()
+    if load_average is not None:
+        info["load_average"] = list(load_average)
+    return {**info, "bf16_flags": list(cpu_bf16_flags())}
 
 
 def load_model(name: str, seed: int = 0):
@@ -211,9 +208,8 @@ def measure(args) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     model, trained = load_model(args.model)
     heads = bundle.resolve_heads(model, tuple(args.heads)) if args.heads else [model.task_names[0]]
-    info = machine()
+    info = machine_info(args.load_average)
     bf16 = bool(info["bf16_flags"])
-    info["load_average"] = list(args.load_average)
     result = {"machine": info, "model": args.model, "trained": trained, "heads": heads, "threads": args.threads,
               "runs": args.runs, "notes": [], "limits": {}, "limit_channels": max(model.config.channels, MIN_LIMIT_CHANNELS), "rows": []}
     # ONNX Runtime static int8 (QDQ, export/onnx_quantize.py), written by the export where it has the option
@@ -266,14 +262,13 @@ def measure(args) -> dict:
 
 
 def format_tables(result: dict) -> str:
+    import machine  # bench/machine.py, beside this script
+
     info = result["machine"]
-    load = info["load_average"]
-    lines = [f"machine: {info['cpu']}, {info['cores']} cores, {result['threads']} threads, load average "
-             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start; bf16 units: {', '.join(info['bf16_flags']) or 'none'}",
+    lines = [machine.header(info),
+             f"{result['threads']} threads; bf16 units: {', '.join(info['bf16_flags']) or 'none'}; "
              f"model {result['model']} ({'trained' if result['trained'] else 'random weights: no PSNR'}), "
              f"heads {', '.join(result['heads'])}; median of {result['runs']} runs"]
-    if load[0] > QUIET_LOAD:
-        lines.append(f"WARNING: load average {load[0]:.2f} at start: the machine is shared, timings are indicative only")
     lines += [f"note: {n}" for n in result["notes"]]
     header = ["head", "variant", "ms", "GFLOP/s", "% limit", "speed-up", "XNNPACK", "PSNR loss dB"]
     for size in sorted({r["size"] for r in result["rows"]}):
@@ -295,7 +290,40 @@ def format_tables(result: dict) -> str:
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+        lines += side_by_side([r for r in result["rows"] if r["size"] == size])
     return "\n".join(lines)
+
+
+#: (label, fp32 or int8 variant of TFLite, the same of ONNX) for the runtime comparison
+RUNTIME_PAIRS = (("fp32", "tflite_fp32", "onnx_fp32"), ("int8", "tflite_int8", "onnx_int8"))
+
+
+def side_by_side(rows: list[dict]) -> list[str]:
+    """ONNX Runtime beside TFLite, fp32 and int8, per head (ms, ONNX's speed as a multiple of TFLite's
+    and the PSNR losses); nothing when neither pair was measured."""
+    found = {(r["head"], r["variant"]): r for r in rows}
+    pairs = [p for p in RUNTIME_PAIRS if any((h, p[1]) in found and (h, p[2]) in found for h, _ in found)]
+    if not pairs:
+        return []
+    header = ["head"]
+    for label, _, _ in pairs:
+        header += [f"tflite {label} ms", f"onnx {label} ms", f"onnx {label} speed vs tflite"]
+    table = []
+    for head in dict.fromkeys(h for h, _ in found):
+        line = [head]
+        for _, lite, onnx in pairs:
+            a, b = found.get((head, lite)), found.get((head, onnx))
+            loss = "" if a is None or b is None or a["psnr_loss_db"] is None else \
+                f" ({a['psnr_loss_db']:+.2f} / {b['psnr_loss_db']:+.2f} dB)"
+            line += ["" if a is None else f"{a['ms']:.1f}", "" if b is None else f"{b['ms']:.1f}",
+                     "" if a is None or b is None else f"{a['ms'] / b['ms']:.2f}×{loss}"]
+        table.append(line)
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+    notes = sorted({r["note"] for r in rows if r["variant"] == "onnx_int8" and r["note"]})
+    return ["", "ONNX Runtime beside TFLite (speed > 1×: ONNX faster; PSNR loss tflite / onnx in brackets)",
+            *[f"onnx int8: {n}" for n in notes],
+            "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "  ".join("-" * w for w in widths),
+            *["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_tables(result))
     if args.json:  # the rows, each naming the machine it was measured on
         info = result["machine"]
-        rows = [{**row, "cpu": info["cpu"], "cores": info["cores"], "threads": result["threads"],
+        rows = [{**row, "cpu": info["cpu"], "cores": info["cores"], "vector_extensions": info["vector_extensions"],
+                 "threads": result["threads"],
                  "load_average": info["load_average"], "model": result["model"]} for row in result["rows"]]
         write_json_atomic(args.json, rows)
     return 0

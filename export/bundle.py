@@ -363,7 +363,7 @@ def _artifacts(model, root: str, serving_dir: str, heads: list[str], options: Ex
                 path = os.path.join(root, "onnx", f"{head}.int8.onnx")
                 runner = onnx_export.OnnxRunner(path, options.threads)
                 found.append(_Artifact("onnx", "int8", head, path, lambda x, r=runner: r(x[None])[0], runner,
-                                       note="static int8 (QDQ), convolutions only"))
+                                       note=f"static int8 (QDQ), convolutions only; {onnx_quantize.scheme(path)}"))
     if routes(model, options):
         found += _routing_artifacts(model, root, serving_dir, options)
     return found

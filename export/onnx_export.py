@@ -3,8 +3,9 @@
 
 The ONNX graph therefore keeps the in-graph padding: `image` float32 NHWC of any H and W in [0, 1]
 → `restored` (unclipped), with the dims named N, H, W. After conversion `export.onnx_graph` folds each
-slice-built reflect pad into one `Pad(mode="reflect")` and removes the transposes that tf2onnx leaves
-around the attention's channel scale (same numbers, fewer and cheaper nodes; docs/export.md "ONNX").
+slice-built reflect pad into one `Pad(mode="reflect")`, removes the transposes that tf2onnx leaves
+around the attention's channel scale, and writes each DuRB-M's up-sampling (1×1 convolution and
+PixelShuffle) as one transposed convolution (same numbers, fewer and cheaper nodes; docs/export.md "ONNX").
 The file is plain ONNX: any runtime loads it, and onnxruntime applies its own graph optimizations
 (`ORT_ENABLE_ALL`, its default, which `OnnxRunner` keeps) when the session is created. Checked with
 onnx's checker and run with onnxruntime.
@@ -28,7 +29,8 @@ def convert(saved_model_dir: str, path: str, opset: int = OPSET, outputs: dict[s
     """Converts `serving_default` of `saved_model_dir` to `path`, names its dims, runs the checker.
 
     `outputs` names the output dims (default: a head's `restored`, N×H×W×3). `rewrite=False` keeps
-    tf2onnx's graph as it is (no reflect-pad folding, no transpose removal; for comparisons)."""
+    tf2onnx's graph as it is (no reflect-pad folding, no transpose removal, DepthToSpace kept; for
+    comparisons)."""
     import onnx
     import tf2onnx
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
@@ -41,6 +43,7 @@ def convert(saved_model_dir: str, path: str, opset: int = OPSET, outputs: dict[s
     if rewrite:
         onnx_graph.fold_reflect_pads(model)
         onnx_graph.sink_transposes_through_scale(model)
+        onnx_graph.depth_to_space_as_conv_transpose(model, kernel_sizes=(1,))
     model = update_inputs_outputs_dims(model, {sig.INPUT_FLOAT: DIMS}, outputs or {sig.OUTPUT_FLOAT: DIMS})
     onnx.checker.check_model(model, full_check=True)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -1,6 +1,6 @@
 """Rewrites of the tf2onnx graph of a head that keep its numbers and make onnxruntime run it faster.
 
-tf2onnx converts the network op by op. Two of its patterns cost onnxruntime time that the ops' meaning
+tf2onnx converts the network op by op. Three of its patterns cost onnxruntime time that the ops' meaning
 does not need (docs/export.md "ONNX" has the profiles):
 
 * **Reflect padding as slices.** `ReflectPad2D` builds each pad from 2·pad one-row slices and a concat
@@ -11,6 +11,11 @@ does not need (docs/export.md "ONNX" has the profiles):
   NHWC in TensorFlow; the transpose optimizer of tf2onnx leaves `Transpose → Mul → Transpose` around it
   (a full feature-map copy each way). `sink_transposes_through_scale` scales the NCHW map by the
   (tiny) weights reshaped to N×C×1×1 instead.
+* **DepthToSpace after a convolution.** Each DuRB-M up-samples with a 1×1 convolution to 4·C channels and
+  PixelShuffle(2); onnxruntime runs DepthToSpace on one thread and reorders the NCHWc map around it.
+  `depth_to_space_as_conv_transpose` writes the pair as the one transposed convolution it equals (same
+  multiply-adds). The decoder's 3×3 + PixelShuffle has the same exact form (kernel 6, stride 2), which
+  onnxruntime runs slower, so `export.onnx_export` applies the rewrite to 1×1 kernels only.
 
 Every rewrite matches a pattern completely or leaves the nodes alone, so a graph that was not built
 by this project passes through unchanged.
@@ -244,3 +249,92 @@ def _rank(g: _Graph, name: str) -> int | None:
 def op_counts(model: onnx.ModelProto) -> collections.Counter:
     """Op types of the graph's nodes and how many of each."""
     return collections.Counter(n.op_type for n in model.graph.node)
+
+
+
+def depth_to_space_as_conv_transpose(model: onnx.ModelProto, kernel_sizes: Iterable[int] = (1,)) -> int:
+    """`Conv(k×k, stride 1, no padding) → DepthToSpace(b)` becomes one `ConvTranspose(kernel b·k, stride b,
+    pads b·(k−1))` with the same multiply-adds, for k in `kernel_sizes`. Returns the pairs replaced.
+
+    Conv output channel `(i·b + j)·C + o` (DCR, what tf2onnx writes; `o·b² + i·b + j` for CRD) at pixel
+    (h, w) is output pixel (b·h + i, b·w + j) of channel o, and its tap (dy, dx) reads input pixel
+    (h + dy, w + dx): in the transposed convolution that is tap (i + b·(k−1−dy), j + b·(k−1−dx)). A bias
+    that is the same at the b² positions (i, j) stays the node's bias; one that differs (a trained T1) is
+    carried by an extra input channel of ones whose weights are the bias (only taps dy = dx = k−1, so
+    each output pixel gets it once)."""
+    g = _Graph(model)
+    kernel_sizes = set(kernel_sizes)
+    done = 0
+    while _one_conv_transpose(g, kernel_sizes):
+        done += 1
+    g.prune()
+    return done
+
+
+def _plain_conv(g: _Graph, conv) -> bool:
+    """A Conv with constant weights (and bias), stride 1, no dilation, one group and no padding of its own."""
+    return (conv is not None and conv.op_type == "Conv" and conv.input[1] in g.constants
+            and (len(conv.input) < 3 or not conv.input[2] or conv.input[2] in g.constants)
+            and g.attribute(conv, "group", 1) == 1
+            and all(v == 1 for v in g.attribute(conv, "strides", None) or [])
+            and all(v == 1 for v in g.attribute(conv, "dilations", None) or [])
+            and not any(g.attribute(conv, "pads", None) or [])
+            and g.attribute(conv, "auto_pad", b"NOTSET") in (b"NOTSET", b"VALID"))
+
+
+def _one_conv_transpose(g: _Graph, kernel_sizes: set[int]) -> bool:
+    for node in g.graph.node:
+        conv = g.producer.get(node.input[0]) if node.op_type == "DepthToSpace" else None
+        if not _plain_conv(g, conv) or g.only_consumer(conv.output[0]) is not node:
+            continue
+        kernel = g.constants[conv.input[1]]
+        b, mode = int(g.attribute(node, "blocksize")), g.attribute(node, "mode", b"DCR")
+        if kernel.ndim != 4 or kernel.shape[2] != kernel.shape[3] or kernel.shape[2] not in kernel_sizes \
+                or kernel.shape[0] % (b * b) or mode not in (b"DCR", b"CRD"):
+            continue
+        k, c_out, c_in = kernel.shape[2], kernel.shape[0] // (b * b), kernel.shape[1]
+        bias = g.constants[conv.input[2]] if len(conv.input) > 2 and conv.input[2] else np.zeros(kernel.shape[0])
+        # kernel and bias indexed by (i, j, o, ...): the conv's output channels in DepthToSpace's order
+        if mode == b"DCR":
+            by_position, bias_map = kernel.reshape(b, b, c_out, c_in, k, k), bias.reshape(b, b, c_out)
+        else:
+            by_position = kernel.reshape(c_out, b, b, c_in, k, k).transpose(1, 2, 0, 3, 4, 5)
+            bias_map = bias.reshape(c_out, b, b).transpose(1, 2, 0)
+        uniform = bool(np.all(bias_map == bias_map[:1, :1]))
+        weights = np.zeros((c_in + (not uniform), c_out, b * k, b * k), kernel.dtype)
+        for dy in range(k):
+            for dx in range(k):
+                top, left = b * (k - 1 - dy), b * (k - 1 - dx)
+                weights[:c_in, :, top:top + b, left:left + b] = by_position[..., dy, dx].transpose(3, 2, 0, 1)
+        pads = [b * (k - 1)] * 4
+        if uniform:
+            added = []
+            inputs = [conv.input[0], g.constant("conv_transpose_w", weights),
+                      g.constant("conv_transpose_b", bias_map[0, 0].astype(kernel.dtype))]
+        else:
+            weights[c_in, :, :b, :b] = bias_map.transpose(2, 0, 1)
+            added, with_ones = _with_ones_channel(g, conv.input[0], kernel.dtype)
+            inputs = [with_ones, g.constant("conv_transpose_w", weights)]
+        added.append(helper.make_node("ConvTranspose", inputs, list(node.output), kernel_shape=[b * k] * 2,
+                                      strides=[b, b], pads=pads, name=g.name(conv.name or "conv_transpose")))
+        g.replace_nodes([conv, node], {conv.output[0]: added})
+        return True
+    return False
+
+
+def _with_ones_channel(g: _Graph, source: str, dtype) -> tuple[list, str]:
+    """Nodes that append a channel of ones to the N×C×H×W tensor `source`, and the name of the result."""
+    shape, dims_n, dims_hw, ones_shape, ones, joined = (g.name(s) for s in ("shape", "n", "hw", "ones_shape", "ones",
+                                                                               "with_ones"))
+    nodes = [helper.make_node("Shape", [source], [shape], name=g.name("shape"))]
+    for out, (start, end) in ((dims_n, (0, 1)), (dims_hw, (2, 4))):
+        nodes.append(helper.make_node("Slice", [shape, g.constant("start", np.array([start], np.int64)),
+                                                g.constant("end", np.array([end], np.int64))], [out], name=g.name("dims")))
+    nodes += [
+        helper.make_node("Concat", [dims_n, g.constant("one", np.array([1], np.int64)), dims_hw], [ones_shape], axis=0,
+                         name=g.name("ones_shape")),
+        helper.make_node("ConstantOfShape", [ones_shape], [ones], value=numpy_helper.from_array(np.ones(1, dtype)),
+                         name=g.name("ones")),
+        helper.make_node("Concat", [source, ones], [joined], axis=1, name=g.name("with_ones")),
+    ]
+    return nodes, joined

@@ -31,6 +31,7 @@ def test_deploy_benchmark_writes_a_row_per_variant_with_the_quality_loss(tmp_pat
     for row in rows:
         assert KEYS <= set(row) and row["size"] == 32 and row["head"] == "haze" and row["ms"] > 0
         assert row["gflops"] > 0 and row["percent_of_limit"] > 0 and row["cpu"]
+        assert isinstance(row["vector_extensions"], list)  # bench/machine.py's names (AVX2, AVX512_VNNI, ...)
     keras_row, lite_row = rows
     assert keras_row["psnr_loss_db"] == 0.0 and keras_row["speedup_vs_keras_fp32"] == 1.0
     assert keras_row["partitions"] is None
@@ -39,14 +40,32 @@ def test_deploy_benchmark_writes_a_row_per_variant_with_the_quality_loss(tmp_pat
 
 
 def test_preset_models_have_random_weights_and_no_quality_columns():
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    try:
-        import deploy
-    finally:
-        sys.path.remove(os.path.join(ROOT, "bench"))
+    deploy = _deploy_module()
     model, trained = deploy.load_model("tiny")
     assert not trained and model.config == model_preset("tiny")
     pairs = deploy.held_out_pairs("haze")
     assert [name for name, _, _ in pairs] == ["coffee", "astronaut", "motorcycle"]
     for _, degraded, clean in pairs:
         assert degraded.shape == clean.shape and degraded.dtype.name == "float32" and clean.dtype.name == "uint8"
+
+
+def _deploy_module():
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import deploy
+    finally:
+        sys.path.remove(os.path.join(ROOT, "bench"))
+    return deploy
+
+
+def test_onnx_is_shown_beside_tflite_in_fp32_and_int8():
+    deploy = _deploy_module()
+    rows = [{"head": "rain", "variant": v, "ms": ms, "psnr_loss_db": loss, "note": note}
+            for v, ms, loss, note in (("keras_fp32", 30.0, 0.0, ""), ("tflite_fp32", 20.0, 0.0, ""),
+                                      ("tflite_int8", 8.0, 0.01, ""), ("onnx_fp32", 25.0, 0.0, ""),
+                                      ("onnx_int8", 16.0, 0.02, "7-bit"))]
+    lines = deploy.side_by_side(rows)
+    assert "onnx int8: 7-bit" in lines
+    assert lines[-1].split() == ["rain", "20.0", "25.0", "0.80×", "(+0.00", "/", "+0.00", "dB)",
+                                 "8.0", "16.0", "0.50×", "(+0.01", "/", "+0.02", "dB)"]
+    assert deploy.side_by_side(rows[:2]) == []  # no ONNX: no comparison

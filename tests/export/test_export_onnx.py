@@ -72,3 +72,9 @@ def test_onnxruntime_runs_the_graph_with_transposes_only_at_the_nhwc_interface(o
         # tf2onnx alone leaves two more around every attention block's channel scale
         assert ops.get("Transpose", 0) <= 3, ops
         assert ops.get("Pad", 0) > 0 and "Conv" in ops, ops
+
+
+def test_only_the_decoders_pixel_shuffles_are_left_the_up_paths_are_transposed_convolutions(onnx_paths):
+    for path in onnx_paths.values():
+        ops = onnx_graph.op_counts(onnx.load(path))
+        assert ops["DepthToSpace"] == 2 and ops["ConvTranspose"] >= 1, ops  # the decoder's two up-stages

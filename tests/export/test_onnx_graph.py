@@ -78,3 +78,53 @@ def test_transposes_around_a_channel_scale_are_removed_with_the_same_values(rng)
     onnx.checker.check_model(model, full_check=True)
     assert dict(onnx_graph.op_counts(model)) == {"Mul": 1}
     np.testing.assert_allclose(_run(model, x), expected, rtol=0, atol=0)
+
+
+def _conv_to_space(rng, channels_in: int, channels: int, kernel: int, mode: str, bias) -> onnx.ModelProto:
+    weights = rng.normal(size=(4 * channels, channels_in, kernel, kernel)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y4"], kernel_shape=[kernel, kernel]),
+             helper.make_node("DepthToSpace", ["y4"], ["y"], blocksize=2, mode=mode)]
+    return _model(nodes, [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias.astype(np.float32), "b")])
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+@pytest.mark.parametrize("kernel", [1, 3])
+@pytest.mark.parametrize("per_position_bias", [True, False])
+def test_conv_and_depth_to_space_become_one_conv_transpose_with_the_same_values(mode, kernel, per_position_bias, rng):
+    channels = 3  # the test graph's output is N×3×H×W
+    per_channel = rng.normal(size=channels)  # laid out as DCR or CRD order the channels
+    uniform = np.tile(per_channel, 4) if mode == "DCR" else np.repeat(per_channel, 4)
+    bias = rng.normal(size=4 * channels) if per_position_bias else uniform
+    model = _conv_to_space(rng, 3, channels, kernel, mode, bias)
+    x = rng.random((1, 3, 7, 9)).astype(np.float32)
+    expected = _run(model, x)
+    assert onnx_graph.depth_to_space_as_conv_transpose(model, kernel_sizes=(kernel,)) == 1
+    onnx.checker.check_model(model, full_check=True)
+    ops = onnx_graph.op_counts(model)
+    assert ops["ConvTranspose"] == 1 and "DepthToSpace" not in ops and "Conv" not in ops
+    assert ("ConstantOfShape" in ops) == per_position_bias  # the ones channel only where the bias needs it
+    np.testing.assert_allclose(_run(model, x), expected, rtol=0, atol=1e-5)
+
+
+def test_conv_to_space_pairs_that_do_not_match_are_left_alone(rng):
+    model = _conv_to_space(rng, 3, 3, 3, "DCR", rng.normal(size=12))
+    assert onnx_graph.depth_to_space_as_conv_transpose(model, kernel_sizes=(1,)) == 0  # a 3×3 kernel not asked for
+    model.graph.node[0].attribute.append(helper.make_attribute("strides", [2, 2]))
+    assert onnx_graph.depth_to_space_as_conv_transpose(model, kernel_sizes=(3,)) == 0  # strided
+    assert dict(onnx_graph.op_counts(model)) == {"Conv": 1, "DepthToSpace": 1}
+
+
+def test_the_paper_presets_up_sampling_becomes_a_conv_transpose_with_the_same_values(rng):
+    """The `paper` preset's DuRB-M T1 widths (96 → 4·96, PixelShuffle(2)), trained-like per-position biases."""
+    weights = rng.normal(0, 0.1, size=(384, 96, 1, 1)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y4"], kernel_shape=[1, 1]),
+             helper.make_node("DepthToSpace", ["y4"], ["y"], blocksize=2)]
+    graph = helper.make_graph(nodes, "t1", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 96, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 96, None, None])],
+                              [numpy_helper.from_array(weights, "w"),
+                               numpy_helper.from_array(rng.normal(size=384).astype(np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.random((1, 96, 16, 16)).astype(np.float32)  # a 64² image's 1/4-resolution map
+    expected = _run(model, x)
+    assert onnx_graph.depth_to_space_as_conv_transpose(model) == 1
+    np.testing.assert_allclose(_run(model, x), expected, rtol=0, atol=1e-5)
