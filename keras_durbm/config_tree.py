@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from keras_durbm.atomic_files import atomic_path
+from keras_durbm.errors import excerpt
 
 _HELP = "help"
 
@@ -71,7 +73,7 @@ def replace_fields(config: Any, data: Mapping[str, Any], prefix: str = "") -> An
     for key, value in data.items():
         path = f"{prefix}.{key}" if prefix else key
         if key not in fields:
-            raise KeyError(f"unknown config key {path!r}; valid keys here: {', '.join(fields)}")
+            raise KeyError(f"unknown config key {excerpt(path)}; valid keys here: {', '.join(fields)}")
         current = getattr(config, key)
         if dataclasses.is_dataclass(current):
             changes[key] = replace_fields(current, value, path)
@@ -80,7 +82,8 @@ def replace_fields(config: Any, data: Mapping[str, Any], prefix: str = "") -> An
     try:
         return dataclasses.replace(config, **changes)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{prefix or 'config'}: {error}") from error
+        text = str(error)
+        raise ValueError(text if prefix and text.startswith(prefix) else f"{prefix or 'config'}: {text}") from error
 
 
 def _coerce(value: Any, hint: Any, path: str) -> Any:
@@ -90,33 +93,36 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in (a for a in args if a is not type(None)):
+        real = [a for a in args if a is not type(None)]
+        if len(real) == 1:  # `X | None`: X's own message says what was expected
+            return _coerce(value, real[0], path)
+        for arg in real:
             try:
                 return _coerce(value, arg, path)
             except (TypeError, ValueError):
                 continue
-        raise TypeError(f"{path}: {value!r} fits none of {hint}")
+        raise TypeError(f"{path}: {excerpt(value)} fits none of {hint}")
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if isinstance(value, hint):
             return value
         if not isinstance(value, Mapping):
-            raise TypeError(f"{path}: expected a mapping of {hint.__name__} fields, got {value!r}")
+            raise TypeError(f"{path}: expected a mapping of {hint.__name__} fields, got {excerpt(value)}")
         return replace_fields(hint(), value, path)
     if origin is typing.Literal:
         if value not in args:
-            raise ValueError(f"{path}: expected one of {', '.join(map(str, args))}, got {value!r}")
+            raise ValueError(f"{path}: expected one of {', '.join(map(str, args))}, got {excerpt(value)}")
         return value
     if origin is tuple:
         if not isinstance(value, Sequence) or isinstance(value, str):
-            raise TypeError(f"{path}: expected a list, got {value!r}")
+            raise TypeError(f"{path}: expected a list, got {excerpt(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
-            raise ValueError(f"{path}: expected {len(args)} values, got {len(value)}: {value!r}")
+            raise ValueError(f"{path}: expected {len(args)} values, got {len(value)}: {excerpt(value)}")
         return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if origin in (dict, Mapping) or hint in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise TypeError(f"{path}: expected a mapping, got {value!r}")
+            raise TypeError(f"{path}: expected a mapping, got {excerpt(value)}")
         key_type, value_type = args or (Any, Any)
         return {
             _coerce(k, key_type, path): _coerce(v, value_type, f"{path}.{k}") for k, v in value.items()
@@ -125,24 +131,32 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise TypeError(f"{path}: expected true or false, got {value!r}")
+            raise TypeError(f"{path}: expected true or false, got {excerpt(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{path}: expected an integer, got {value!r}")
+            raise TypeError(f"{path}: expected an integer, got {excerpt(value)}")
         return value
     if hint is float:
+        number = None
         if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{path}: expected a number, got {value!r}")
-        return float(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond float range
+                number = math.inf
+        if number is None:
+            raise TypeError(f"{path}: expected a number, got {excerpt(value)}")
+        if not math.isfinite(number):  # inf, nan, and 1e400 (which YAML and float() read as inf)
+            raise ValueError(f"{path}: expected a finite number, got {excerpt(value)}")
+        return number
     if hint is str:
         if not isinstance(value, str):
-            raise TypeError(f"{path}: expected a string, got {value!r}")
+            raise TypeError(f"{path}: expected a string, got {excerpt(value)}")
         return value
     return value
 
@@ -151,7 +165,17 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key written twice in one mapping is an error (YAML keeps the last)."""
+    """YAML's safe loader, except that a key written twice in one mapping is an error (YAML keeps the last)
+    and anchors and aliases (`&a`, `*a`) are refused: nine levels of aliases in a few hundred bytes expand
+    to 9⁹ values (a "billion laughs" bomb), and a config of this project never needs them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML anchors and aliases (&name, *name) are not accepted in configs; write each "
+                "value out", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -160,13 +184,22 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} appears twice in one mapping (first at line {seen[key] + 1})",
+                None, None, f"key {excerpt(key)} appears twice in one mapping (first at line {seen[key] + 1})",
                 key_node.start_mark)
         seen[key] = key_node.start_mark.line
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: the problem and where it is (PyYAML's text spans several lines)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem:
+        mark = error.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        return f"{error.context + ': ' if error.context else ''}{error.problem}{where}"
+    return " ".join(str(error).split())
 
 
 def load_yaml(path: str) -> Any:
@@ -177,7 +210,9 @@ def load_yaml(path: str) -> Any:
     except OSError as error:
         raise ValueError(f"cannot read config file {path}: {error.strerror}") from error
     except yaml.YAMLError as error:
-        raise ValueError(f"config file {path} is not valid YAML: {error}") from error
+        raise ValueError(f"config file {path} is not valid YAML: {_yaml_problem(error)}") from None
+    except RecursionError:
+        raise ValueError(f"config file {path}: nested too deeply to be a config") from None
 
 
 def parse_value(text: str) -> Any:
@@ -190,15 +225,17 @@ def parse_value(text: str) -> Any:
 def parse_assignment(text: str, flag: str = "--set") -> tuple[list[str], Any]:
     """Parses `a.b.c=value` into (`["a", "b", "c"]`, value); the one KEY=VALUE syntax of every command."""
     if "=" not in text:
-        raise ValueError(f"{flag} expects key=value, got {text!r}")
+        raise ValueError(f"{flag} expects key=value, got {excerpt(text)}")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ValueError(f"{flag} expects key=value, got {text!r}")
+        raise ValueError(f"{flag} expects key=value, got {excerpt(text)}")
     try:
         value = parse_value(raw)
     except yaml.YAMLError as error:
-        raise ValueError(f"{flag} {key}: cannot parse value {raw!r}: {error}") from error
+        raise ValueError(f"{flag} {key}: cannot parse value {excerpt(raw)}: {_yaml_problem(error)}") from None
+    except RecursionError:
+        raise ValueError(f"{flag} {key}: the value is nested too deeply to be a config value") from None
     return key.split("."), value
 
 
@@ -245,7 +282,7 @@ def _comma_list(item_type: type):
             return [item_type(part.strip()) for part in text.split(",") if part.strip()]
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a comma-separated list of {item_type.__name__}, "
-                                             f"got {text!r}") from None
+                                             f"got {excerpt(text)}") from None
     return parse
 
 

@@ -8,6 +8,26 @@ with status 2 (docs/reliability.md lists each command's exit codes).
 from __future__ import annotations
 
 import os
+import reprlib
+
+#: At most this many characters of a value, a config or a text from the user are quoted in a message.
+EXCERPT_CHARS = 120
+
+_BOUNDED = reprlib.Repr()
+_BOUNDED.maxlevel, _BOUNDED.maxlist, _BOUNDED.maxtuple, _BOUNDED.maxdict = 3, 6, 6, 6
+_BOUNDED.maxstring, _BOUNDED.maxother, _BOUNDED.maxlong = EXCERPT_CHARS, EXCERPT_CHARS, 40
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A bounded `repr` of `value` for messages: nested containers and long strings are cut (with `...`)
+    before they are formatted, so an error never costs memory or time proportional to hostile input."""
+    text = _BOUNDED.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def text_excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` cut to `limit` characters (with `... (N characters)`), for quoting messages of other libraries."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 class DataError(ValueError):

@@ -13,7 +13,8 @@ ten hazy images per ground truth are each scored as a pair. The table names the 
 degradation classifier's confusion matrix (inputs as their task, distinct targets as clean; printed
 and drawn), per-class precision and recall, and PSNR/SSIM with the head it chose beside the true head.
 `--limit` then applies per task.
-Exit status: 0 on success, 2 on bad arguments or data (the message names the file).
+Exit status: 0 on success, 2 on bad arguments or data (the message names the file), 1 when the scores
+were printed but `--json` (or the confusion picture) could not be written (a full disk), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys
 import numpy as np
 
 from keras_durbm.atomic_files import write_json_atomic
-from keras_durbm.cli import EXIT_OK, fail, quiet_tensorflow
+from keras_durbm.cli import EXIT_FAILED, EXIT_OK, fail, interrupted, quiet_tensorflow
 from keras_durbm.config_tree import add_arguments, from_arguments
 from keras_durbm.errors import UsageError
 from keras_durbm.evaluation import evaluate_pairs, format_table, jsonable
@@ -36,6 +37,7 @@ from keras_durbm.image_io import DEFAULT_MAX_PIXELS
 from keras_durbm.image_pairs import match_pairs, read_pairs
 from keras_durbm.inference import TilingConfig, check_head
 from keras_durbm.metrics import DEFAULT_LUMA, LUMAS
+from keras_durbm.model_file import read_model_config
 from keras_durbm.tasks import AUTO, get_task
 
 _TILING = "tiling."
@@ -66,7 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _write_json(path: str, data: dict) -> int:
+    """Writes the `--json` scores (after the table was printed); a full disk is one error line, status 1."""
+    try:
+        write_json_atomic(path, data)
+    except OSError as error:
+        return fail(f"cannot write the scores to {path}: {error.strerror or error}", EXIT_FAILED)
+    print(f"scores written to {path}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return interrupted("nothing was written")
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if (args.data is None) == (args.pairs is None):
@@ -79,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     if auto and args.pairs:
         parser.error("--task auto needs DATA (a converted folder: its records say each image's degradation), "
                      "not --pairs")
+    try:
+        read_model_config(args.model)  # a wrong file or a zip bomb is refused before TensorFlow starts
+    except (ValueError, OSError) as error:
+        return fail(error)
     quiet_tensorflow()
     # heavy modules (Keras, tf.data), imported once the arguments are known to be usable, so --help is instant
     from keras_durbm.models import load_durbm, resolve_model_path
@@ -108,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(error)
     print(format_table(result, model_path))
     if args.json:
-        write_json_atomic(args.json, jsonable({**result, "model": model_path}))
-        print(f"scores written to {args.json}")
+        return _write_json(args.json, jsonable({**result, "model": model_path}))
     return EXIT_OK
 
 
@@ -149,13 +171,16 @@ def _evaluate_auto(args) -> int:
           + (f" (no data for {', '.join(missing)})" if missing else ""))
     print(format_routing(result))
     confusion = result["confusion"]
-    ConfusionMatrix(tuple(confusion["classes"]), np.asarray(confusion["counts"])).write_png(
-        args.confusion_png, f"{os.path.basename(os.path.normpath(args.data))} {args.split}: accuracy "
-        f"{100 * confusion['accuracy']:.1f}% of {int(np.sum(confusion['counts']))}")
+    try:
+        ConfusionMatrix(tuple(confusion["classes"]), np.asarray(confusion["counts"])).write_png(
+            args.confusion_png, f"{os.path.basename(os.path.normpath(args.data))} {args.split}: accuracy "
+            f"{100 * confusion['accuracy']:.1f}% of {int(np.sum(confusion['counts']))}")
+    except OSError as error:
+        return fail(f"cannot write the confusion matrix picture {args.confusion_png}: {error.strerror or error}",
+                    EXIT_FAILED)
     print(f"confusion matrix picture: {args.confusion_png}")
     if args.json:
-        write_json_atomic(args.json, jsonable({**result, "model": model_path}))
-        print(f"scores written to {args.json}")
+        return _write_json(args.json, jsonable({**result, "model": model_path}))
     return EXIT_OK
 
 

@@ -7,25 +7,79 @@ input or, without `overwrite`, over an existing file.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 from keras_durbm.atomic_files import ensure_writable_dir
 from keras_durbm.errors import UsageError
-from keras_durbm.image_io import OUTPUT_FORMATS, list_images
+from keras_durbm.image_io import IMAGE_EXTENSIONS, OUTPUT_FORMATS, READABLE, is_image_file
+
+#: How many skipped entries a note names before "and N more".
+_NAMED = 5
 
 
-def collect_inputs(paths: list[str]) -> list[str]:
-    """Image files named by `paths` (folders contribute their images, sorted); missing paths are an error."""
-    found, missing = [], []
+def skip_reason(path: str) -> str | None:
+    """Why `path` is not an input image (None: it is one): the one rule of what a command accepts.
+
+    An input is a regular file (or a link to one) whose extension is one of `image_io.IMAGE_EXTENSIONS`;
+    the reader then checks that its content is such an image. Folders, FIFOs, devices, broken links and
+    link loops are not inputs.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if os.path.islink(path):
+            return "a broken symbolic link"
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    if not is_image_file(path):
+        return f"not an accepted image format ({os.path.splitext(path)[1].lower() or 'no extension'})"
+    return None
+
+
+def describe_skipped(folder: str, skipped: list[tuple[str, str]]) -> str:
+    """One line naming the entries of `folder` that were not taken as inputs, and why (at most five named)."""
+    named = "; ".join(f"{os.path.basename(path)}: {reason}" for path, reason in skipped[:_NAMED])
+    more = f" and {len(skipped) - _NAMED} more" if len(skipped) > _NAMED else ""
+    return f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of {folder}: {named}{more}"
+
+
+def collect_inputs(paths: list[str], skipped: dict[str, list[tuple[str, str]]] | None = None) -> list[str]:
+    """Image files named by `paths` (folders contribute their images, sorted), by the rule of `skip_reason`.
+
+    A path named directly that is missing or not an input is an error (`UsageError`). Entries of a folder
+    that are not inputs are skipped; hidden ones (`.name`) silently, the others are recorded in
+    `skipped` as `{folder: [(path, reason), ...]}` for the command to report (`describe_skipped`).
+    """
+    found, missing, refused = [], [], []
     for path in paths:
         if os.path.isdir(path):
-            found.extend(os.path.join(path, name) for name in list_images(path))
-        elif os.path.isfile(path):
-            found.append(path)
-        else:
+            for name in sorted(os.listdir(path)):
+                if name.startswith("."):
+                    continue
+                entry = os.path.join(path, name)
+                reason = skip_reason(entry)
+                if reason is None:
+                    found.append(entry)
+                elif skipped is not None:
+                    skipped.setdefault(path, []).append((entry, reason))
+        elif not os.path.lexists(path):
             missing.append(path)
+        elif (reason := skip_reason(path)) is not None:
+            refused.append(f"{path} is {reason}" if reason.startswith("a ") else f"{path}: {reason}")
+        else:
+            found.append(path)
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
+    if refused:
+        raise UsageError(f"{'; '.join(refused)}; expected {READABLE} file ({', '.join(IMAGE_EXTENSIONS)}) or a "
+                         "folder of them")
     if not found:
         raise UsageError(f"no images found in {', '.join(paths)} (expected PNG, JPEG, BMP, TIFF or WebP files)")
     return found
@@ -35,11 +89,13 @@ def _key(path: str) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
-def output_paths(inputs: list[str], out_dir: str, fmt: str | None = None, *, overwrite: bool = False) -> list[str]:
+def output_paths(inputs: list[str], out_dir: str, fmt: str | None = None, *, overwrite: bool = False,
+                 skip_existing: bool | None = None) -> list[str]:
     """OUT/<input name>, with the extension of `fmt` or the input's (PNG where that format cannot be written).
 
     Errors (`UsageError`): two inputs landing on one output, an output that would overwrite an input, and,
-    unless `overwrite`, outputs that already exist (all of them are listed).
+    unless `overwrite` or `skip_existing` (the caller then leaves those inputs out), outputs that already
+    exist (all of them are listed). `skip_existing=None`: the command has no such option.
     """
     outputs = []
     for path in inputs:
@@ -60,9 +116,11 @@ def output_paths(inputs: list[str], out_dir: str, fmt: str | None = None, *, ove
     if clash:
         raise UsageError(f"writing {clash[0]} would overwrite an input; choose another output folder")
     existing = [out for out in outputs if os.path.exists(out)]
-    if existing and not overwrite:
+    if existing and not (overwrite or skip_existing):
         shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
-        raise UsageError(f"{shown} already exist(s); pass --overwrite to replace, or choose another output folder")
+        skip = ", --skip-existing to restore only the others" if skip_existing is not None else ""
+        raise UsageError(f"{shown} already exist(s); pass --overwrite to replace{skip}, or choose another output "
+                         "folder")
     return outputs
 
 

@@ -25,8 +25,11 @@ Every error names the file. Writes are atomic (`atomic_files.atomic_path`).
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
+import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -38,6 +41,9 @@ from keras_durbm.errors import BadImageError, ImageTooLargeError
 DEFAULT_MAX_PIXELS = 2**25
 #: File extensions treated as images when listing folders (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
+#: Formats accepted (Pillow's names; MPO is a camera JPEG with a preview) whatever a file's extension says:
+#: one rule for every reader. GIF and other formats are refused by name, as are animated PNG and WebP.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "TIFF", "PPM", "WEBP")
 #: Output formats by extension (lower case); the input's extension picks the output format.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
                   ".tiff": "TIFF", ".webp": "WEBP"}
@@ -178,13 +184,51 @@ def _pil_bits(img: Image.Image) -> int:
     return 1 if img.mode == "1" else 8
 
 
+def _unidentified(path: str) -> str:
+    """Why Pillow could not open `path`: a TIFF's sample type when tifffile can read it (float TIFFs)."""
+    try:
+        is_tiff = _is_tiff(_read_header(path))
+    except BadImageError:
+        is_tiff = False
+    if is_tiff:
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                kind = {"f": "floating-point", "i": "signed integer", "u": "unsigned integer"}.get(
+                    page.dtype.kind, str(page.dtype)) if page.dtype is not None else "unknown"
+                return (f"TIFF with {page.bitspersample}-bit {kind} samples ({page.samplesperpixel} per pixel) "
+                        "is not supported (8- or 16-bit unsigned samples are)")
+        except (tifffile.TiffFileError, ValueError, OSError, IndexError, AttributeError):
+            pass
+    return "not a readable image (corrupt file or unknown format)"
+
+
+def _refusal(img: Image.Image) -> str | None:
+    """Why an opened image is not accepted (None: it is): a format outside `ACCEPTED_FORMATS` whatever
+    its extension, or an animation (only its first frame would be restored)."""
+    fmt = img.format or "unknown"
+    if fmt not in ACCEPTED_FORMATS:
+        return f"{fmt} images are not accepted"
+    if fmt in ("PNG", "WEBP") and getattr(img, "is_animated", False):
+        return (f"animated {fmt} ({img.n_frames} frames): only still images are accepted (its first frame would "
+                "be restored alone)")
+    return None
+
+
 def _open_pil(path: str) -> Image.Image:
     try:
-        return Image.open(path)
+        img = Image.open(path)
     except UnidentifiedImageError:
-        raise BadImageError(path, "not a readable image (corrupt file or unknown format)", READABLE) from None
+        raise BadImageError(path, _unidentified(path), READABLE) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise BadImageError(path, f"cannot open image ({error})", READABLE) from None
+    problem = _refusal(img)
+    if problem:
+        img.close()
+        raise BadImageError(path, problem, READABLE)
+    return img
 
 
 def _tiff16_page(tif, path: str):
@@ -239,6 +283,34 @@ def probe_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX
         if orientation in (5, 6, 7, 8):
             height, width = width, height
         return ImageInfo(path, height, width, img.mode, _pil_bits(img), img.format or "?", orientation)
+
+
+def probe_image_bytes(data: bytes, label: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                      formats: tuple[str, ...] | None = None) -> ImageInfo:
+    """`probe_image` for an encoded image held in memory (a request's bytes), named `label` in errors.
+
+    An image whose size cannot be read from its header is refused (`BadImageError`), never passed on:
+    another decoder may read past a header Pillow cannot parse and decode it without the pixel limit.
+    `formats` (Pillow names) restricts the formats tried, e.g. to those the next decoder identifies by
+    the same magic bytes, so both read the same header.
+    """
+    import io
+
+    try:
+        img = Image.open(io.BytesIO(data), formats=formats)
+    except UnidentifiedImageError:
+        kinds = f"a {' or '.join(formats)} image" if formats else READABLE
+        raise BadImageError(label, "the image size cannot be read from its header (corrupt header or unknown "
+                            "format)", kinds) from None
+    except (OSError, SyntaxError, ValueError, TypeError) as error:
+        raise BadImageError(label, f"the image header cannot be read ({error})", READABLE) from None
+    with img:
+        width, height = img.size
+        check_pixel_limit(label, height, width, max_pixels)
+        orientation = _orientation_of(img)
+        if orientation in (5, 6, 7, 8):
+            height, width = width, height
+        return ImageInfo(label, height, width, img.mode, _pil_bits(img), img.format or "?", orientation)
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -315,6 +387,28 @@ def _pil_array(img: Image.Image, path: str) -> np.ndarray:
     raise BadImageError(path, f"image mode {mode!r} is not supported", "8- or 16-bit grayscale or colour")
 
 
+def _profile_space(icc: bytes | None) -> bytes:
+    """The colour space an ICC profile describes (its header's bytes 16-19: b"RGB ", b"GRAY", b"CMYK", ...)."""
+    return icc[16:20] if icc and len(icc) >= 128 else b""
+
+
+def _cmyk_to_srgb(img: Image.Image, icc: bytes | None, path: str) -> tuple[np.ndarray, bytes | None]:
+    """RGB pixels of a CMYK image and the profile to write with them: converted through its own ICC profile
+    to sRGB (and tagged sRGB) when it has a usable one; Pillow's ink formula, untagged, when it has none."""
+    from PIL import ImageCms
+
+    if _profile_space(icc) == b"CMYK":
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            rgb = ImageCms.profileToProfile(img, source, srgb, outputMode="RGB")
+            return np.asarray(rgb), srgb.tobytes()
+        except (ImageCms.PyCMSError, OSError, ValueError) as error:
+            warnings.warn(f"{path}: its CMYK colour profile cannot be used ({error}); converted without it, "
+                          "and written without a profile", stacklevel=5)
+    return np.asarray(img.convert("RGB")), None
+
+
 def _decode(path: str, max_pixels: int | None) -> tuple[np.ndarray, str, bytes | None]:
     """(upright pixels in the file's own bit depth, format, ICC profile) of `path`."""
     header = _read_header(path)
@@ -334,7 +428,10 @@ def _decode(path: str, max_pixels: int | None) -> tuple[np.ndarray, str, bytes |
                 array = _decode_png16(path)
             else:
                 img.load()
-                array = _pil_array(img, path)
+                if img.mode == "CMYK":
+                    array, icc = _cmyk_to_srgb(img, icc, path)
+                else:
+                    array = _pil_array(img, path)
     except BadImageError:
         raise
     except (OSError, SyntaxError, ValueError) as error:
@@ -365,6 +462,12 @@ def read_image(path: str | os.PathLike, *,
     rgb = array[..., :colour_channels].astype(np.float32) / scale
     if colour_channels == 1:
         rgb = np.repeat(rgb, 3, axis=-1)
+    wanted = b"GRAY" if colour_channels == 1 else b"RGB "
+    if icc and _profile_space(icc) != wanted:  # a profile that cannot describe the result is not written with it
+        found = _profile_space(icc).decode("latin-1").strip() or "unreadable"
+        warnings.warn(f"{path}: its colour profile is for {found} pixels, not {wanted.decode().strip()}; the result "
+                      "is written without it", stacklevel=2)
+        icc = None
     extras = ImageExtras(path=path, format=fmt, grayscale=colour_channels == 1,
                          bit_depth=16 if array.dtype == np.uint16 else 8, alpha=alpha, icc_profile=icc)
     return rgb, extras
@@ -470,12 +573,21 @@ def _encode_pil(tmp: str, array: np.ndarray, mode: str, fmt: str, icc: bytes | N
     img.save(tmp, format=fmt, **options)
 
 
+def _with_iccp(png: bytes, icc: bytes) -> bytes:
+    """`png` with an iCCP chunk (the zlib-compressed profile) right after IHDR, where the PNG spec puts it."""
+    body = b"ICC Profile\0\0" + zlib.compress(icc)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    end_of_ihdr = 8 + 8 + struct.unpack(">I", png[8:12])[0] + 4
+    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
+
 def _encode_16bit(tmp: str, array: np.ndarray, fmt: str, icc: bytes | None) -> None:
     if fmt == "PNG":
         import tensorflow as tf  # Pillow cannot write 16-bit colour PNGs
 
+        png = tf.io.encode_png(array).numpy()
         with open(tmp, "wb") as handle:
-            handle.write(tf.io.encode_png(array).numpy())
+            handle.write(_with_iccp(png, icc) if icc else png)  # TensorFlow's encoder writes no profile
         return
     import tifffile
 

@@ -44,6 +44,9 @@ class TilingConfig:
             raise ValueError(f"--overlap must be at least 0, got {self.overlap}")
         if self.tile_above < 0:
             raise ValueError(f"--tile-above must be at least 0, got {self.tile_above}")
+        if self.tile is not None and self.overlap is not None and 2 * self.overlap > _round_up(self.tile, SIZE_MULTIPLE):
+            raise ValueError(f"--overlap {self.overlap} is more than half of --tile {self.tile}; expected 0 to "
+                             f"{_round_up(self.tile, SIZE_MULTIPLE) // 2}")
 
 
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 (N, H, W, 3) → (N, H, W, 3)

@@ -7,7 +7,9 @@
 IN are image files or folders of images (PNG, JPEG, BMP, TIFF, WebP; any size; grayscale, alpha and
 16-bit kept). Each output is written to OUT (created) under the input's name, in the input's format
 unless `--format png`, atomically (no partial files). A file already in OUT is not replaced unless
-`--overwrite` is given; an input is never overwritten. Images above `--tile-above` pixels are restored
+`--overwrite` is given (`--skip-existing` leaves those inputs out: it continues an interrupted batch); an
+input is never overwritten. Folder entries that are not images (other formats, FIFOs, link loops) are
+skipped and named. Images above `--tile-above` pixels are restored
 in overlapping tiles (see docs/evaluate-restore.md for what tiling costs in accuracy); files above
 `--max-pixels` are refused from their header (decompression bombs), failing that image only.
 
@@ -20,7 +22,8 @@ skipped and listed. `--report` writes per input (its path as given) the chosen `
 
 Exit status: 2 when nothing was done (bad arguments, unknown task, missing input, existing or unwritable
 output, model that cannot be loaded); 1 when some images failed (each is named; the others are still
-written, unless `--fail-fast` stops at the first); 0 when every image was restored.
+written, unless `--fail-fast` stops at the first) or the report could not be written (a full disk);
+130 when stopped by Ctrl-C (the summary says what was written); 0 when every image was restored.
 """
 
 from __future__ import annotations
@@ -31,12 +34,27 @@ import os
 import sys
 
 from keras_durbm.atomic_files import copy_file_atomic, write_json_atomic
-from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error_text, quiet_tensorflow
+from keras_durbm.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ArgumentParser,
+    error_text,
+    interrupted,
+    quiet_tensorflow,
+)
 from keras_durbm.config_tree import add_arguments, from_arguments
 from keras_durbm.errors import UsageError
-from keras_durbm.image_files import check_report_path, collect_inputs, output_paths, prepare_output_dir
+from keras_durbm.image_files import (
+    check_report_path,
+    collect_inputs,
+    describe_skipped,
+    output_paths,
+    prepare_output_dir,
+)
 from keras_durbm.image_io import DEFAULT_MAX_PIXELS, read_image, write_image
 from keras_durbm.inference import TilingConfig, check_head, restore
+from keras_durbm.model_file import read_model_config
 from keras_durbm.routing import RESTORED, SKIPPED, RoutingConfig, check_classifier, route
 from keras_durbm.tasks import AUTO, CLEAN, get_task
 
@@ -45,15 +63,18 @@ _ROUTING = "routing."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m keras_durbm.restore", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m keras_durbm.restore", description=__doc__.split("\n\n")[0],
+                            epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a .keras file or a training run folder")
     parser.add_argument("--task", required=True, help="head to use (name or letter, e.g. haze or H), or auto: "
                         "the model's degradation classifier chooses")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created)")
     parser.add_argument("--format", choices=("png",), help="write PNG whatever the input format")
-    parser.add_argument("--overwrite", action="store_true", help="replace files that already exist in OUT")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace files that already exist in OUT")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave out inputs whose output already exists in OUT (continues an interrupted batch)")
     add_arguments(parser.add_argument_group("tiling"), TilingConfig, dest_prefix=_TILING)
     add_arguments(parser.add_argument_group("blind restoration (--task auto)"), RoutingConfig, dest_prefix=_ROUTING)
     parser.add_argument("--report", metavar="FILE.json", help="with --task auto: write what was chosen per image")
@@ -74,7 +95,23 @@ def _say_failure(bar, inp: str, error: BaseException) -> str:
     return text
 
 
+def _write_report(path: str, data: dict) -> str | None:
+    """Writes the `--report` JSON; returns the error line's text when it cannot be written (a full disk)."""
+    try:
+        write_json_atomic(path, data)
+    except OSError as error:
+        return f"cannot write the report {path}: {error.strerror or error}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the batch started (loading the model): nothing was written
+        return interrupted("nothing was written")
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.max_pixels < 0:
@@ -89,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         # a report inside OUT (e.g. OUT/report.json) is fine: OUT is created below
         if args.report and os.path.dirname(os.path.abspath(args.report)) != os.path.abspath(args.output):
             check_report_path(args.report, "--report")
-        inputs = collect_inputs(args.inputs)
-        outputs = output_paths(inputs, args.output, args.format, overwrite=args.overwrite)
+        skipped: dict[str, list[tuple[str, str]]] = {}
+        inputs = collect_inputs(args.inputs, skipped)
+        outputs = output_paths(inputs, args.output, args.format, overwrite=args.overwrite,
+                               skip_existing=args.skip_existing)
+        read_model_config(args.model)  # a wrong file or a zip bomb is refused before TensorFlow starts
         quiet_tensorflow()
         from keras_durbm.models import load_durbm  # heavy (Keras): after the arguments are checked
 
@@ -105,30 +145,49 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, KeyError, ValueError, OSError) as error:
         print(f"error: {error_text(error)}", file=sys.stderr)
         return EXIT_USAGE
+    for folder, entries in skipped.items():
+        print(f"note: {describe_skipped(folder, entries)}")
+    if args.skip_existing:
+        pending = [(inp, out) for inp, out in zip(inputs, outputs, strict=True) if not os.path.exists(out)]
+        if len(pending) < len(inputs):
+            print(f"note: --skip-existing: {len(inputs) - len(pending)} of {len(inputs)} image(s) already in "
+                  f"{args.output}, left out")
+        inputs, outputs = [inp for inp, _ in pending], [out for _, out in pending]
     if auto:
         return _restore_auto(model, inputs, outputs, routing, tiling, args)
 
     import tensorflow as tf
     from tqdm import tqdm
 
-    done, failed = 0, []
-    with tqdm(total=len(inputs), desc=f"restore {task.name}", unit="img", file=sys.stderr,
-              disable=args.no_progress) as bar:
-        for inp, out in zip(inputs, outputs, strict=True):
-            try:
-                image, extras = read_image(inp, max_pixels=args.max_pixels or None)
-                restored = restore(model, image, task, **dataclasses.asdict(tiling))
-                write_image(out, restored, extras)
-                done += 1
-            except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
-                failed.append(inp)
-                _say_failure(bar, inp, error)
-                if args.fail_fast:
-                    break
-            bar.update(1)
+    done, failed, stopped = 0, [], False
+    try:
+        with tqdm(total=len(inputs), desc=f"restore {task.name}", unit="img", file=sys.stderr,
+                  disable=args.no_progress) as bar:
+            for inp, out in zip(inputs, outputs, strict=True):
+                try:
+                    image, extras = read_image(inp, max_pixels=args.max_pixels or None)
+                    restored = restore(model, image, task, **dataclasses.asdict(tiling))
+                    write_image(out, restored, extras)
+                    done += 1
+                except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
+                    failed.append(inp)
+                    _say_failure(bar, inp, error)
+                    if args.fail_fast:
+                        break
+                bar.update(1)
+    except KeyboardInterrupt:
+        stopped = True
     print(f"restored {done} of {len(inputs)} image(s) into {args.output}"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
+    if stopped:
+        return _stopped(done + len(failed), len(inputs))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _stopped(handled: int, total: int) -> int:
+    """The error line of a batch stopped by Ctrl-C: every image written is complete; how to continue."""
+    return interrupted(f"stopped after {handled} of {total} image(s); the images written are complete: rerun "
+                       "the same command with --skip-existing to restore the others")
 
 
 def _restore_auto(model, inputs: list[str], outputs: list[str], routing: RoutingConfig, tiling: TilingConfig,
@@ -139,40 +198,52 @@ def _restore_auto(model, inputs: list[str], outputs: list[str], routing: Routing
 
     counts = {RESTORED: 0, CLEAN: 0}
     failed, skipped, report = [], [], {}
-    with tqdm(total=len(inputs), desc="restore auto", unit="img", file=sys.stderr,
-              disable=args.no_progress) as bar:
-        for inp, out in zip(inputs, outputs, strict=True):
-            try:
-                image, extras = read_image(inp, max_pixels=args.max_pixels or None)
-                routed = route(model, image, routing, tiling)
-                for k, step in enumerate(routed.steps, start=1):
-                    bar.write(f"{inp}: {f'step {k}: ' if routing.chain else ''}{step.describe()}")
-                if routed.outcome == SKIPPED:
-                    skipped.append(inp)
-                    report[inp] = {**routed.to_dict(), "output": None}
-                    bar.update(1)
-                    continue
-                if routed.outcome == CLEAN and os.path.splitext(out)[1].lower() == os.path.splitext(inp)[1].lower():
-                    copy_file_atomic(inp, out)  # judged clean: the very same file
-                else:
-                    write_image(out, routed.image, extras)
-                if routed.outcome == CLEAN:
-                    bar.write(f"{inp}: judged clean, written unchanged to {out}")
-                counts[routed.outcome] += 1
-                report[inp] = {**routed.to_dict(), "output": out}
-            except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
-                failed.append(inp)
-                report[inp] = {"error": _say_failure(bar, inp, error), "output": None}
-                if args.fail_fast:
-                    break
-            bar.update(1)
+    stopped = False
+    try:
+        with tqdm(total=len(inputs), desc="restore auto", unit="img", file=sys.stderr,
+                  disable=args.no_progress) as bar:
+            for inp, out in zip(inputs, outputs, strict=True):
+                try:
+                    image, extras = read_image(inp, max_pixels=args.max_pixels or None)
+                    routed = route(model, image, routing, tiling)
+                    for k, step in enumerate(routed.steps, start=1):
+                        bar.write(f"{inp}: {f'step {k}: ' if routing.chain else ''}{step.describe()}")
+                    if routed.outcome == SKIPPED:
+                        skipped.append(inp)
+                        report[inp] = {**routed.to_dict(), "output": None}
+                        bar.update(1)
+                        continue
+                    if routed.outcome == CLEAN and os.path.splitext(out)[1].lower() == os.path.splitext(inp)[1].lower():
+                        copy_file_atomic(inp, out)  # judged clean: the very same file
+                    else:
+                        write_image(out, routed.image, extras)
+                    if routed.outcome == CLEAN:
+                        bar.write(f"{inp}: judged clean, written unchanged to {out}")
+                    counts[routed.outcome] += 1
+                    report[inp] = {**routed.to_dict(), "output": out}
+                except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
+                    failed.append(inp)
+                    report[inp] = {"error": _say_failure(bar, inp, error), "output": None}
+                    if args.fail_fast:
+                        break
+                bar.update(1)
+    except KeyboardInterrupt:
+        stopped = True
+    report_error = None
     if args.report:
-        write_json_atomic(args.report, {"model": args.model, "routing": dataclasses.asdict(routing),
-                                        "images": report})
+        report_error = _write_report(args.report, {"model": args.model, "routing": dataclasses.asdict(routing),
+                                                   "images": report, **({"interrupted": True} if stopped else {})})
     print(f"restored {counts[RESTORED]} and kept {counts[CLEAN]} clean of {len(inputs)} image(s) into {args.output}"
           + (f"; skipped (below --min-confidence {routing.min_confidence}): {', '.join(skipped)}" if skipped else "")
           + (f"; failed: {', '.join(failed)}" if failed else "")
-          + (f"; report: {args.report}" if args.report else ""))
+          + (f"; report: {args.report}" if args.report and not report_error else ""))
+    if stopped:
+        if report_error:
+            print(f"error: {report_error}", file=sys.stderr)
+        return _stopped(len(report), len(inputs))
+    if report_error:
+        print(f"error: {report_error}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK
 
 

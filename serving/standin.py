@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import concurrent.futures
 import dataclasses
 import errno
+import functools
 import json
+import math
 import os
 import re
 import sys
@@ -28,14 +31,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from keras_durbm.cli import EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow, stderr_captured
-from keras_durbm.errors import ImageTooLargeError
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS, check_pixel_limit
+from keras_durbm.cli import EXIT_OK, EXIT_USAGE, console_text, fail, quiet_tensorflow, stderr_captured
+from keras_durbm.errors import BadImageError, ImageTooLargeError
+from keras_durbm.image_io import DEFAULT_MAX_PIXELS, check_pixel_limit, probe_image_bytes
 from serving.errors import ServingError
 
 DEFAULT_HOST = "127.0.0.1"
 MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving's gRPC limit (kint32max)
-MAX_BODY_BYTES = 1 << 30  # a REST body larger than this is refused before it is read
+MAX_BODY_BYTES = 1 << 30  # a REST body larger than this is refused before it is read, whatever the pixel limit
+#: REST body bytes one pixel may take: three float values written out in full (`0.0019607844296842813, `).
+#: With `--max-pixels` the body is bounded by what an image at the limit needs, because parsing JSON
+#: costs about 43 times the body in memory and time before any pixel can be checked.
+JSON_BYTES_PER_PIXEL = 80
+BODY_ALLOWANCE = 1 << 20  # beside the pixels: names, brackets, the signature, small inputs
+DRAIN_BYTES = 64 << 20  # a refused body up to this size is read and dropped so the client sees the answer
+MAX_RANK = 32  # a gRPC tensor of higher rank is refused (its shape is not even formatted)
+#: What `tf.io.decode_image` (the `serve_png` signature's decoder) reads, as Pillow names them: each is
+#: identified by its own magic bytes, so Pillow's header and TensorFlow's decoder see the same image.
+DECODED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 LISTEN_BACKLOG = 128  # pending REST connections the kernel queues (socketserver's default is 5)
 IDLE_TIMEOUT_S = 30.0  # a REST connection silent this long (idle, or a body shorter than its length) is closed
 HTTP_STATUS = {"NOT_FOUND": HTTPStatus.NOT_FOUND, "INVALID_ARGUMENT": HTTPStatus.BAD_REQUEST,
@@ -56,33 +69,43 @@ class Servable:
         return self.loaded.signatures[name]
 
 
-def _image_sizes(key: str, value: np.ndarray) -> list[tuple[str, int, int]]:
-    """(label, height, width) of the images a request input holds: NHWC tensors, or encoded image bytes
-    (sizes read from their headers, nothing decoded)."""
+def _image_sizes(key: str, value: np.ndarray, max_pixels: int | None) -> list[tuple[str, int, int, int]]:
+    """(label, count, height, width) of the images a request input holds: an NHWC batch, or encoded images
+    (sizes read from their headers, nothing decoded). An encoded image whose size cannot be read from its
+    header is refused: TensorFlow's decoder may read it anyway, and then no limit would apply."""
     if value.dtype == object:
-        import io
-
-        from PIL import Image, UnidentifiedImageError
-
         sizes = []
         for i, data in enumerate(np.ravel(value)):
+            label = f"{key}[{i}]"
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            if not isinstance(data, bytes):
+                raise ServingError(code="INVALID_ARGUMENT", message=f"{label}: expected encoded image bytes, "
+                                   f"got {type(data).__name__}")
             try:
-                with Image.open(io.BytesIO(bytes(data))) as img:
-                    width, height = img.size
-            except (UnidentifiedImageError, OSError, TypeError):
-                continue  # not an image header: the signature's decoder will say so
-            sizes.append((f"{key}[{i}]", height, width))
+                info = probe_image_bytes(data, label, max_pixels=max_pixels, formats=DECODED_FORMATS)
+            except ImageTooLargeError:
+                raise
+            except BadImageError as error:  # an unreadable header is refused, not left to the decoder
+                raise ServingError(code="INVALID_ARGUMENT", message=str(error)) from None
+            sizes.append((label, 1, info.height, info.width))
         return sizes
     if value.ndim == 4:
-        return [(key, int(value.shape[1]), int(value.shape[2]))]
+        return [(key, *(int(n) for n in value.shape[:3]))]
     return []
+
+
+def _over_limit(error: ImageTooLargeError) -> ServingError:
+    return ServingError(code="INVALID_ARGUMENT", message=f"{error.path}: {error.problem} (the server's --max-pixels); "
+                        "send tiles, e.g. python -m keras_durbm.restore --tile")
 
 
 class Servables:
     """The highest version of each `<root>/<name>/<version>/saved_model.pb`, loaded once.
 
-    `max_pixels` refuses request images larger than that (the same limit as every reader of the project):
-    a whole-image request holds the image, the network's activations and the reply at once.
+    `max_pixels` refuses requests with more pixels than that, all their images together (the same limit as
+    every reader of the project): a request holds its images, the network's activations and the reply at
+    once. It is checked from shapes and headers, before any array is built or image decoded.
     """
 
     def __init__(self, root: str, max_pixels: int | None = DEFAULT_MAX_PIXELS):
@@ -123,29 +146,89 @@ class Servables:
             alias = (extra or missing)[0]
             raise ServingError(code="INVALID_ARGUMENT", message=f"input tensor alias not found in signature: {alias}. "
                                f"Inputs expected to be in the set {{{','.join(sorted(specs))}}}.")
-        tensors = {}
+        values, images = {}, []
         for key, spec in specs.items():
             value = np.asarray(inputs[key], dtype=object if spec.dtype == tf.string else None)
             expected = object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype
             if value.dtype != expected:
                 raise ServingError(code="INVALID_ARGUMENT", message=f"Expects arg[{key}] to be {spec.dtype.name} but "
                                    f"{value.dtype} is provided")
-            self.check_sizes(key, value)
-            tensors[key] = tf.constant(value, spec.dtype)
+            try:
+                images += _image_sizes(key, value, self.max_pixels)
+            except ImageTooLargeError as error:
+                raise _over_limit(error) from None
+            values[key] = value
+        self.check_images(images)
         try:
-            outputs = function(**tensors)
+            outputs = function(**{key: tf.constant(value, specs[key].dtype) for key, value in values.items()})
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
             raise ServingError(code="INVALID_ARGUMENT", message=getattr(error, "message", str(error))) from None
         return servable, {k: v.numpy() for k, v in outputs.items()}
 
-    def check_sizes(self, key: str, value: np.ndarray) -> None:
-        """Refuses (INVALID_ARGUMENT) an image of more than `max_pixels` pixels, naming its size and the limit."""
-        for label, height, width in _image_sizes(key, value):
-            try:
-                check_pixel_limit(label, height, width, self.max_pixels)
-            except ImageTooLargeError as error:
-                raise ServingError(code="INVALID_ARGUMENT", message=f"{error.path}: {error.problem} (the server's "
-                                   "--max-pixels); send tiles, e.g. python -m keras_durbm.restore --tile") from None
+    def check_images(self, images: list[tuple[str, int, int, int]]) -> None:
+        """Refuses (INVALID_ARGUMENT) images of (label, count, height, width) holding more than `max_pixels`
+        pixels, one image or all of a request together (the batch dimension counts), naming sizes and limit."""
+        if not self.max_pixels:
+            return
+        for label, count, height, width in images:
+            if count <= 1:
+                try:
+                    check_pixel_limit(label, height, width, self.max_pixels)
+                except ImageTooLargeError as error:
+                    raise _over_limit(error) from None
+        total = sum(count * height * width for _, count, height, width in images)
+        if total > self.max_pixels:
+            count = sum(n for _, n, _, _ in images)
+            (label, _, height, width), *others = images
+            what = f"{count} images of {width}x{height}" if not others else f"{count} images"
+            raise ServingError(code="INVALID_ARGUMENT", message=f"{label}: {what} = {total:,} pixels in one request, "
+                               f"over the limit of {self.max_pixels:,} per request (the server's --max-pixels); "
+                               "send fewer or smaller images")
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest REST body read: what an image at the pixel limit needs as JSON floats, at most 1 GiB."""
+        if not self.max_pixels:
+            return MAX_BODY_BYTES
+        return min(MAX_BODY_BYTES, BODY_ALLOWANCE + JSON_BYTES_PER_PIXEL * self.max_pixels)
+
+    def array_from_proto(self, key: str, proto) -> np.ndarray:
+        """The array of a gRPC TensorProto, checked before it is built. `tf.make_ndarray` repeats the last
+        value to fill the shape, so a 65-byte request could ask for gigabytes: the dtype must be a plain
+        one, dimensions non-negative, an image batch within the pixel limit, the array within the message
+        limit, `tensor_content` exactly shape × item size, and strings one value per element."""
+        import tensorflow as tf
+        from tensorflow.core.framework import types_pb2
+
+        def refuse(problem: str):
+            return ServingError(code="INVALID_ARGUMENT", message=f"input {key}: {problem}")
+
+        dtype = _proto_dtypes().get(proto.dtype)
+        if dtype is None:
+            name = types_pb2.DataType.Name(proto.dtype) if proto.dtype in types_pb2.DataType.values() else proto.dtype
+            raise refuse(f"dtype {name} is not supported; expected a number, bool or string type")
+        if proto.tensor_shape.unknown_rank or len(proto.tensor_shape.dim) > MAX_RANK:
+            raise refuse(f"a shape of known rank up to {MAX_RANK} is needed")
+        shape = [int(d.size) for d in proto.tensor_shape.dim]
+        if any(size < 0 for size in shape):
+            raise refuse(f"shape {shape} has a negative dimension")
+        count = math.prod(shape)
+        if len(shape) == 4 and dtype != tf.string:
+            self.check_images([(key, *shape[:3])])
+        itemsize = 8 if dtype == tf.string else dtype.size
+        if count * itemsize > MAX_MESSAGE_BYTES or (self.max_pixels and count > 4 * self.max_pixels):
+            raise refuse(f"shape {shape} holds {count:,} values, more than an image at the server's limits")
+        if dtype == tf.string:
+            if proto.tensor_content or len(proto.string_val) != count:
+                raise refuse(f"shape {shape} needs {count:,} string_val values, one per element; got "
+                             f"{len(proto.string_val):,}")
+        elif proto.tensor_content and len(proto.tensor_content) != count * itemsize:
+            raise refuse(f"tensor_content has {len(proto.tensor_content):,} bytes; shape {shape} of {dtype.name} "
+                         f"needs {count * itemsize:,}")
+        try:
+            return tf.make_ndarray(proto)
+        except (TypeError, ValueError) as error:
+            raise refuse(f"cannot read the tensor ({error})") from None
 
     def signature_defs(self, name: str, version: int | None = None):
         """The SignatureDefMap of a served model (what GetModelMetadata returns)."""
@@ -165,6 +248,16 @@ def _listdir(path: str) -> list[str]:
     return os.listdir(path) if os.path.isdir(path) else []
 
 
+@functools.cache
+def _proto_dtypes() -> dict:
+    """The TensorProto dtypes a request may carry (enum value → tf.DType): numbers, bool and string."""
+    import tensorflow as tf
+
+    kinds = (tf.float16, tf.float32, tf.float64, tf.int8, tf.int16, tf.int32, tf.int64, tf.uint8, tf.uint16,
+             tf.uint32, tf.uint64, tf.bool, tf.string)
+    return {dtype.as_datatype_enum: dtype for dtype in kinds}
+
+
 # --- REST -----------------------------------------------------------------------------------------
 
 _PREDICT = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?:(?P<verb>\w+)$")
@@ -172,9 +265,18 @@ _STATUS = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)
 
 
 def _decode_json_value(value):
-    """JSON tensor values → Python values; `{"b64": ...}` → bytes (TF Serving's binary encoding)."""
+    """JSON tensor values → Python values; `{"b64": ...}` → bytes (TF Serving's binary encoding), decoded
+    strictly: a character outside the base64 alphabet is an error, not skipped."""
     if isinstance(value, dict) and set(value) == {"b64"}:
-        return base64.b64decode(value["b64"])
+        text = value["b64"]
+        if not isinstance(text, str):
+            raise ServingError(code="INVALID_ARGUMENT", message=f'a {{"b64": ...}} value must be a string, '
+                               f"not {type(text).__name__}")
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ServingError(code="INVALID_ARGUMENT", message=f'a {{"b64": ...}} value is not base64 ({error}); '
+                               "expected A-Z, a-z, 0-9, + and / with = padding, nothing else") from None
     if isinstance(value, list):
         return [_decode_json_value(v) for v in value]
     return value
@@ -219,6 +321,12 @@ def rest_inputs(body: dict, input_names: list[str]) -> tuple[dict[str, object], 
         if not isinstance(instances, list) or not instances:
             raise ServingError(code="INVALID_ARGUMENT", message="'instances' must be a non-empty list")
         if all(isinstance(i, dict) and "b64" not in i for i in instances):
+            names = set(instances[0])
+            for index, instance in enumerate(instances):
+                if set(instance) != names:
+                    raise ServingError(code="INVALID_ARGUMENT", message=f"instances[{index}] names inputs "
+                                       f"{sorted(instance)[:8]}, instances[0] {sorted(names)[:8]}: every instance "
+                                       "must name the same inputs")
             return {k: [_decode_json_value(i[k]) for i in instances] for k in instances[0]}, True
         if len(input_names) != 1:
             raise ServingError(code="INVALID_ARGUMENT", message="instances without names need a signature with one input")
@@ -245,7 +353,11 @@ def rest_outputs(outputs: dict[str, np.ndarray], row_format: bool) -> dict:
 
 
 class _BadRequest(Exception):
-    """A REST request the server cannot even read (its framing, not its content): reply and close."""
+    """A REST request the server cannot even read (its framing or size, not its content): reply and close."""
+
+    def __init__(self, message: str, code: str = "INVALID_ARGUMENT"):
+        super().__init__(message)
+        self.code = code
 
 
 def _make_handler(servables: Servables, idle_timeout: float):
@@ -277,10 +389,13 @@ def _make_handler(servables: Servables, idle_timeout: float):
             if text is None:
                 return b""
             if not text.strip().isdigit():
-                raise _BadRequest(f"Content-Length must be a non-negative integer, got {text!r}")
-            length = int(text)
-            if length > MAX_BODY_BYTES:
-                raise _BadRequest(f"request body of {length:,} bytes is over the limit of {MAX_BODY_BYTES:,}")
+                raise _BadRequest(f"Content-Length must be a non-negative integer, got {text[:40]!r}")
+            length, limit = int(text), servables.max_body_bytes
+            if length > limit:
+                self._drain(length)
+                raise _BadRequest(f"request body of {length:,} bytes is over the limit of {limit:,} (what an image "
+                                  "at the server's --max-pixels needs as JSON); send encoded images (serve_png) or "
+                                  "tiles", "RESOURCE_EXHAUSTED")
             try:
                 body = self.rfile.read(length)
             except TimeoutError:
@@ -289,6 +404,23 @@ def _make_handler(servables: Servables, idle_timeout: float):
             if len(body) != length:
                 raise _BadRequest(f"request body of {len(body)} bytes is shorter than its Content-Length {length}")
             return body
+
+        def _drain(self, length: int) -> None:
+            """Reads and drops a refused body (up to `DRAIN_BYTES`, in chunks) so the client reads the answer."""
+            if length > DRAIN_BYTES:
+                return
+            try:
+                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
+                    length -= len(chunk)
+            except TimeoutError:
+                pass
+
+        def _unexpected(self, error: BaseException) -> None:
+            """A failure no check foresaw: one escaped line on the console, a 500 with the message, no traceback."""
+            text = f"{type(error).__name__}: {str(error)[:300]}"
+            print(f"error: {self.command} {console_text(self.path[:200])}: {console_text(text)}", file=sys.stderr,
+                  flush=True)
+            self._error(ServingError(code="INTERNAL", message=f"internal error: {text}"))
 
         def do_GET(self):  # noqa: N802
             match = _STATUS.match(self.path)
@@ -309,13 +441,15 @@ def _make_handler(servables: Servables, idle_timeout: float):
                                                             "status": {"error_code": "OK", "error_message": ""}}]})
             except ServingError as error:
                 self._error(error)
+            except Exception as error:  # a failure no check foresaw: still an answer, and the server keeps serving
+                self._unexpected(error)
 
         def do_POST(self):  # noqa: N802
             try:
                 body = self._body()
             except _BadRequest as error:
                 self.close_connection = True  # the stream cannot be trusted for another request
-                self._error(ServingError(code="INVALID_ARGUMENT", message=str(error)))
+                self._error(ServingError(code=error.code, message=str(error)))
                 return
             match = _PREDICT.match(self.path)
             try:
@@ -339,10 +473,15 @@ def _make_handler(servables: Servables, idle_timeout: float):
                 self._reply(200, rest_outputs(outputs, row_format))
             except ServingError as error:
                 self._error(error)
+            except RecursionError:
+                self._error(ServingError(code="INVALID_ARGUMENT", message="JSON Parse error: nested too deeply "
+                                         "(a tensor has at most a few levels of lists)"))
             except (ValueError, TypeError, tf.errors.OpError) as error:
-                self._error(ServingError(code="INVALID_ARGUMENT", message=str(error)))
+                self._error(ServingError(code="INVALID_ARGUMENT", message=str(error)[:1000]))
             except MemoryError:
                 self._error(ServingError(code="RESOURCE_EXHAUSTED", message="out of memory for this request"))
+            except Exception as error:  # a failure no check foresaw: still an answer, and the server keeps serving
+                self._unexpected(error)
 
     return Handler
 
@@ -350,6 +489,14 @@ def _make_handler(servables: Servables, idle_timeout: float):
 class _RestServer(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A connection that failed outside a handler (the client went away mid-answer): one escaped line,
+        not socketserver's traceback."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            print(f"error: REST connection from {client_address[0]}: {type(error).__name__}: "
+                  f"{console_text(str(error)[:300])}", file=sys.stderr, flush=True)
 
 
 # --- gRPC -----------------------------------------------------------------------------------------
@@ -368,11 +515,20 @@ def _make_servicer(servables: Servables):
     class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):  # noqa: N802
             try:
-                inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+                inputs = {key: servables.array_from_proto(key, proto) for key, proto in request.inputs.items()}
                 servable, outputs = servables.predict(request.model_spec.name, requested_version(request.model_spec),
                                                       request.model_spec.signature_name, inputs)
             except ServingError as error:
-                context.abort(getattr(grpc.StatusCode, error.code), error.message)
+                failure = error
+            except Exception as error:  # a failure no check foresaw: still a status with a message
+                print(f"error: gRPC Predict: {type(error).__name__}: {console_text(str(error)[:300])}", file=sys.stderr,
+                      flush=True)
+                failure = ServingError(code="INTERNAL", message=f"internal error: {type(error).__name__}: "
+                                       f"{str(error)[:300]}")
+            else:
+                failure = None
+            if failure is not None:
+                context.abort(getattr(grpc.StatusCode, failure.code), failure.message)
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version

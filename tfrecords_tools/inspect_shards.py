@@ -17,6 +17,7 @@ from keras_durbm.cli import EXIT_FAILED, EXIT_OK, fail, quiet_tensorflow
 from keras_durbm.errors import DataError
 from keras_durbm.tasks import get_task
 from tfrecords_tools.inspection import format_table, sample_examples, summarize, verify, write_grid
+from tfrecords_tools.manifest import selection_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_grid:
             examples = sample_examples(args.out, args.num, seed=args.seed, task=task, split=args.split)
             if not examples:
-                raise ValueError(f"no examples match task={args.task!r} split={args.split!r}")
+                raise ValueError(f"{args.out} holds no examples of {selection_text(task, args.split)}")
             path = write_grid(examples, args.grid or os.path.join(args.out, "inspect_grid.png"))
             print(f"grid of {len(examples)} random input/target pairs -> {path}")
         return status

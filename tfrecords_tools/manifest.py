@@ -18,6 +18,7 @@ from typing import Any
 
 from keras_durbm.atomic_files import write_json_atomic
 from keras_durbm.config_tree import from_dict, to_dict
+from keras_durbm.errors import excerpt
 from keras_durbm.tasks import Task, all_tasks, get_task
 from tfrecords_tools.errors import ManifestError
 from tfrecords_tools.schema import SCHEMA_VERSION
@@ -118,10 +119,25 @@ def load_manifest(out_dir: str | os.PathLike, *, missing_ok: bool = False) -> Ma
         raise ManifestError(path, f"schema version {version!r} is not supported",
                             f"schema version <= {SCHEMA_VERSION}; upgrade tfrecords_tools")
     try:
-        return from_dict(Manifest, data)
+        manifest = from_dict(Manifest, data)
     except (KeyError, TypeError, ValueError) as e:
         raise ManifestError(path, f"malformed manifest ({e.args[0] if e.args else e})",
                             "a manifest written by tfrecords_tools") from None
+    for key, group in sorted(manifest.groups.items()):  # each group's records carry the schema they were written with
+        group_version = group.identity.get("schema_version", SCHEMA_VERSION)
+        if not isinstance(group_version, int) or isinstance(group_version, bool) or not 1 <= group_version <= SCHEMA_VERSION:
+            raise ManifestError(path, f"group {key} was written with schema version {excerpt(group_version)}, "
+                                "which this version cannot read", f"schema version <= {SCHEMA_VERSION}; upgrade "
+                                "tfrecords_tools, or reconvert that task/split")
+    return manifest
+
+
+def selection_text(task: Task | str | None, split: str | None) -> str:
+    """`task haze, split test` / `any task, split test` / `any task and split`: what a command asked for."""
+    name = task.name if isinstance(task, Task) else task
+    if name is None and split is None:
+        return "any task and split"
+    return f"{f'task {name}' if name else 'any task'}, {f'split {split}' if split else 'any split'}"
 
 
 def save_manifest(out_dir: str | os.PathLike, manifest: Manifest) -> None:
@@ -167,8 +183,8 @@ def shard_files(out_dir: str | os.PathLike, task: Task | str | None = None, spli
     groups = matching_groups(manifest, task, split)
     if not groups:
         have = ", ".join(sorted(manifest.groups)) or "nothing"
-        raise ManifestError(manifest_path(out_dir), f"no shards for task={task.name if task else None!r} "
-                            f"split={split!r}; the folder holds {have}", "a converted task/split")
+        raise ManifestError(manifest_path(out_dir), f"no shards for {selection_text(task, split)}; the folder "
+                            f"holds {have}", "a converted task/split")
     files: list[str] = []
     for group in groups:
         if not group.complete and not allow_incomplete:
@@ -176,6 +192,10 @@ def shard_files(out_dir: str | os.PathLike, task: Task | str | None = None, spli
                                 "interrupted or failed)", "a finished conversion: rerun the same convert "
                                 "command, it resumes")
         files.extend(os.path.join(out_dir, s.file) for s in group.shards)
+    if not files:
+        raise ManifestError(manifest_path(out_dir), f"the groups of {selection_text(task, split)} "
+                            f"({', '.join(g.key for g in groups)}) list no shard files", "a converted task/split "
+                            "with records: rerun its convert command")
     return files
 
 

@@ -1,7 +1,7 @@
 """Serves a page that restores photos in the browser: drop images, see before/after, download the PNG.
 
     python -m keras_durbm.app --model M [--port 7860] [--host 127.0.0.1] [--tile N] [--overlap N]
-        [--tile-above P] [--max-pixels P] [--max-upload-mb MB] [--max-queue N]
+        [--tile-above P] [--max-pixels P] [--max-upload-mb MB] [--max-queue N] [--max-queue-pixels P]
 
 Open the printed URL. Each dropped image is restored with the chosen head, or with `auto` (a model with
 a degradation classifier: the page shows the predicted degradation and its probabilities; `chain` for
@@ -21,6 +21,7 @@ import argparse
 import signal
 import sys
 
+from keras_durbm.app.jobs import DEFAULT_QUEUE_PIXELS
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error_text, quiet_tensorflow
 from keras_durbm.config_tree import add_arguments, from_arguments
 from keras_durbm.image_io import DEFAULT_MAX_PIXELS
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"refuse uploads larger than this (default {DEFAULT_MAX_UPLOAD_MB} MB)")
     parser.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE,
                         help=f"refuse new images while this many wait (default {DEFAULT_MAX_QUEUE})")
+    parser.add_argument("--max-queue-pixels", type=int, default=DEFAULT_QUEUE_PIXELS,
+                        help="refuse a new image (from its header, before decoding) when the images being read, "
+                        f"waiting and restored would hold more pixels (default {DEFAULT_QUEUE_PIXELS:,}; 0: no "
+                        "limit; an image alone is always taken)")
     return parser
 
 
@@ -70,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-upload-mb must be above 0, got {args.max_upload_mb}")
     if args.max_queue < 1:
         parser.error(f"--max-queue must be at least 1, got {args.max_queue}")
+    if args.max_queue_pixels < 0:
+        parser.error(f"--max-queue-pixels must be at least 0, got {args.max_queue_pixels}")
 
     from keras_durbm.app.server import AppServer, bind_error_text
     from keras_durbm.model_file import read_model_config
@@ -82,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             read_model_config(args.model)  # a wrong path or file fails here, before TensorFlow is imported
             try:
                 server = AppServer((args.host, args.port), max_upload_bytes=int(args.max_upload_mb * 2**20),
-                                   max_queue=args.max_queue)
+                                   max_queue=args.max_queue, max_queue_pixels=args.max_queue_pixels or None)
             except OSError as error:
                 raise OSError(bind_error_text(args.host, args.port, error)) from None
             print(f"loading {args.model} ...", flush=True)

@@ -17,7 +17,15 @@ import numpy as np
 from keras_durbm.atomic_files import copy_file_atomic
 from keras_durbm.cli import error_text
 from keras_durbm.errors import DataError, ImageTooLargeError
-from keras_durbm.image_io import READABLE, ImageExtras, is_image_file, read_image, write_image
+from keras_durbm.image_io import (
+    READABLE,
+    ImageExtras,
+    ImageInfo,
+    is_image_file,
+    probe_image,
+    read_image,
+    write_image,
+)
 from keras_durbm.inference import Progress, TilingConfig, check_head, restore
 from keras_durbm.routing import CLEAN_STOP, RoutingConfig, check_classifier, route
 from keras_durbm.tasks import AUTO, get_task
@@ -81,8 +89,10 @@ class Restorer:
                 + ("auto (degradation classifier)" if self.has_classifier else "no degradation classifier (no auto)"))
 
     def info(self) -> dict:
-        """What the page needs to draw its controls."""
-        return {"model": self.source, "heads": list(self.heads), "classifier": self.has_classifier,
+        """What the page needs to draw its controls; the model by its file or folder name only (a page
+        on another machine, or a hostile one, has no use for this machine's paths)."""
+        return {"model": os.path.basename(os.path.normpath(self.source)), "heads": list(self.heads),
+                "classifier": self.has_classifier,
                 "classes": list(self.classes), "default_task": AUTO if self.has_classifier else self.heads[0],
                 "max_pixels": self.max_pixels, "tiling": dataclasses.asdict(self.tiling)}
 
@@ -105,11 +115,19 @@ class Restorer:
             raise RequestError(400, f"{name}: {error_text(error)}") from None
         return Request(name, head, False)
 
+    def probe(self, path: str, name: str) -> ImageInfo:
+        """`probe_image(path)`: the size from the header, before any pixel is decoded; `RequestError` as
+        `read` (a file whose size cannot be read from its header is refused)."""
+        return self._checked(probe_image, path, name)
+
     def read(self, path: str, name: str) -> tuple[np.ndarray, ImageExtras]:
         """`read_image(path)` with the pixel limit; `RequestError` naming `name` for a corrupt, unsupported
         or too large file (413 for the pixel limit)."""
+        return self._checked(read_image, path, name)
+
+    def _checked(self, reader, path: str, name: str):
         try:
-            return read_image(path, max_pixels=self.max_pixels)
+            return reader(path, max_pixels=self.max_pixels)
         except DataError as error:
             text = f"{name}: {_renamed(error.problem, path, name)}"
             if error.expected:

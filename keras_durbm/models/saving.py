@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import zipfile
 
 import keras
 
 from keras_durbm.atomic_files import atomic_path
-from keras_durbm.model_file import MODEL_FILENAME, resolve_model_path
+from keras_durbm.errors import text_excerpt
+from keras_durbm.model_file import MODEL_FILENAME, check_archive, resolve_model_path
 from keras_durbm.models.network import DuRBMNetwork  # importing it registers every layer of the network
 
 __all__ = ["MODEL_FILENAME", "load_durbm", "resolve_model_path", "save_durbm"]
@@ -17,12 +17,11 @@ __all__ = ["MODEL_FILENAME", "load_durbm", "resolve_model_path", "save_durbm"]
 def load_durbm(path: str) -> DuRBMNetwork:
     """Loads a trained network with `safe_mode=True` (the model has no Lambda layers)."""
     path = resolve_model_path(path)
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"model {path} is not a Keras 3 .keras archive (corrupt or another format)")
+    check_archive(path)  # member sizes from the zip's directory: no zip bomb reaches Keras
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as error:  # Keras raises many types for malformed archives
-        raise ValueError(f"cannot load model {path}: {error}") from error
+    except Exception as error:  # Keras raises many types for malformed archives, quoting what it read
+        raise ValueError(f"cannot load model {path}: {text_excerpt(str(error), 300)}") from error
     if not isinstance(model, DuRBMNetwork):
         raise ValueError(f"model {path} is a {type(model).__name__}, not a keras_durbm network")
     return model

@@ -133,6 +133,8 @@ class LossConfig:
 
 
 MOMENTS = ("shared", "per_task")
+#: The smallest normal float32 (numpy.finfo(numpy.float32).tiny): a learning rate or ε below it is 0 in training.
+FLOAT32_TINY = 2.0**-126
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +160,11 @@ class OptimizerConfig:
             raise ValueError(f"optimizer.learning_rate must be > 0, got {self.learning_rate}")
         if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1) or not self.epsilon > 0:
             raise ValueError("optimizer.beta_1 and beta_2 must be in [0, 1) and epsilon > 0")
+        for name in ("learning_rate", "epsilon"):  # the optimizer computes in float32
+            value = getattr(self, name)
+            if value < FLOAT32_TINY:
+                raise ValueError(f"optimizer.{name} is {value:g}, which is 0 (or denormal) in float32, the "
+                                 f"precision training computes in; expected at least {FLOAT32_TINY:.3g}")
         if self.moments not in MOMENTS:
             raise ValueError(f"optimizer.moments must be one of {', '.join(MOMENTS)}, got {self.moments!r}")
 

@@ -2,6 +2,7 @@
 
 Run folder layout (`run_dir`):
     config.yaml        the effective config (rewritten on every start)
+    train.lock         held while a training runs (a second one in this folder is refused, naming the pid)
     checkpoints/       tf.train checkpoints: model, optimizer, schedule, step
     tensorboard/       scalars (per-task loss, learning rate, validation PSNR/SSIM) and image grids
     model.keras        the trained model (`load_durbm` reads it), written at the end
@@ -16,6 +17,7 @@ schedule and the step counter restored; a finished run only prints its summary a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -39,6 +41,7 @@ from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint, 
 from keras_durbm.training.config import ExperimentConfig
 from keras_durbm.training.data import TrainingData, distribute_training_data, make_training_data
 from keras_durbm.training.progress import LossTracker, ProgressBar
+from keras_durbm.training.run_lock import run_folder_lock
 from keras_durbm.training.signals import StopRequest
 from keras_durbm.training.strategy import make_strategy, strategy_label, worker_info
 from keras_durbm.training.summaries import (
@@ -131,6 +134,14 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
     wall_start = time.monotonic()
     strategy = strategy or make_strategy(config.runtime)
     rank, num_workers = worker_info(strategy)
+    with run_folder_lock(run_dir) if rank == 0 else contextlib.nullcontext():  # one training per run folder
+        return _train(config, run_dir, strategy, data, progress, rank=rank, num_workers=num_workers,
+                      wall_start=wall_start)
+
+
+def _train(config: ExperimentConfig, run_dir: str, strategy: tf.distribute.Strategy, data: TrainingData | None,
+           progress: bool, *, rank: int, num_workers: int, wall_start: float) -> RunResult:
+    """`train` once the strategy is made and (on the chief) the run folder is locked."""
     chief = rank == 0
     show = progress and config.logging.progress_bar and chief
     say = print if chief else (lambda *a, **k: None)

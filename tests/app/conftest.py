@@ -23,9 +23,9 @@ from tfrecords_tools.synthesis import add_haze
 
 
 class Running:
-    """An `AppServer` serving in a thread; `url` is its address."""
+    """An `AppServer` serving in a thread; `url` is its address; `log` receives the job queue's lines."""
 
-    def __init__(self, model, source: str, tiling=None, **limits):
+    def __init__(self, model, source: str, tiling=None, log=None, **limits):
         from keras_durbm.app.restoration import Restorer
         from keras_durbm.app.server import AppServer
         from keras_durbm.image_io import DEFAULT_MAX_PIXELS
@@ -33,7 +33,7 @@ class Running:
 
         self.server = AppServer(("127.0.0.1", 0), **limits)
         self.server.start(Restorer(model, source, tiling or TilingConfig(), max_pixels=DEFAULT_MAX_PIXELS),
-                          log=lambda text: None)
+                          log=log or (lambda text: None))
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.url = self.server.url

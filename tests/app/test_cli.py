@@ -101,7 +101,8 @@ def test_a_port_in_use_is_named_and_exit_2(trained_model_path):
 
 
 @pytest.mark.parametrize("flag, message", [("--port=70000", "--port must be between 0 and 65535"),
-                                           ("--max-queue=0", "--max-queue must be at least 1")])
+                                           ("--max-queue=0", "--max-queue must be at least 1"),
+                                           ("--max-queue-pixels=-1", "--max-queue-pixels must be at least 0")])
 def test_bad_flags_exit_2(trained_model_path, flag, message):
     done = run_python(["-m", "keras_durbm.app", "--model", trained_model_path, flag], timeout=120)
     assert done.returncode == 2 and message in done.stderr

@@ -108,7 +108,7 @@ def test_cli_on_converted_tfrecords_scores_each_record(tmp_path, rng, capsys, mo
     assert scores["restored"]["psnr_rgb"] == pytest.approx(restored["psnr_rgb"], abs=1e-6)
     assert scores["input"]["psnr_rgb"] == pytest.approx(given["psnr_rgb"], abs=1e-9)
     assert main(["--model", tiny_model_path(), "--task", "rain", str(tmp_path / "data"), "--no-progress"]) == 2
-    assert "no shards for task='rain'" in capsys.readouterr().err
+    assert "no shards for task rain, split test" in capsys.readouterr().err
 
 
 def test_cli_errors_are_clear_and_exit_2(tmp_path, rng, capsys, monkeypatch):

@@ -24,7 +24,7 @@ from PIL import Image
 from keras_durbm.atomic_files import temporary_name
 from keras_durbm.tasks import HAZE
 from tests.support import bad_files
-from tests.support.exports import exported_dir
+from tests.support.exports import exported_dir, trained_tiny_path
 from tests.support.processes import run_python
 from tests.support.tiny_models import reuse_loaded_tiny_model, tiny_model_path
 from tfrecords_tools.converters import convert_synth
@@ -56,6 +56,7 @@ class Case:
     absent: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     check: Callable[[Env, str], None] | None = None  # extra assertions on (env, printed text)
+    patch: Callable[[Env, pytest.MonkeyPatch], None] | None = None  # a fault injected for the run (a full disk)
 
 
 # --- set-ups ---------------------------------------------------------------------------------------------
@@ -191,6 +192,96 @@ def busy_ports(env: Env) -> None:
     env.values["grpc_port"] = server.grpc_port
 
 
+def alias_bomb(levels: int) -> str:
+    """A YAML value of `levels` nested lists of nine aliases each ("billion laughs"): 9**levels strings."""
+    value = "&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"
+    for level in range(1, levels):
+        value = f"&a{level} [{value}, " + ", ".join([f"*a{level - 1}"] * 8) + "]"
+    return value
+
+
+def alias_bomb_file(env: Env) -> None:
+    with open(env.path("bomb.yaml"), "w") as handle:
+        handle.write(f"optimizer:\n  learning_rate: {alias_bomb(5)}\n")
+
+
+def emptied_split(env: Env) -> None:
+    """A converted haze/test split whose manifest group lists no shards (its files were removed)."""
+    haze_shards(env, flip=False)
+    path = env.path("data", "manifest.json")
+    manifest = json.loads(open(path).read())
+    manifest["groups"]["haze/test"].update(shards=[], num_examples=0)
+    open(path, "w").write(json.dumps(manifest))
+
+
+def group_schema(version: int) -> Callable[[Env], None]:
+    def setup(env: Env) -> None:
+        haze_shards(env, flip=False)
+        path = env.path("data", "manifest.json")
+        manifest = json.loads(open(path).read())
+        manifest["groups"]["haze/test"]["identity"]["schema_version"] = version
+        open(path, "w").write(json.dumps(manifest))
+    return setup
+
+
+def three_inputs(env: Env) -> None:
+    for seed, name in enumerate("abc"):
+        photo(env.path("in", f"{name}.png"), seed=seed)
+
+
+def odd_folder_entries(env: Env) -> None:
+    """A folder with two images and four entries that are not: a GIF, a text file, a FIFO, a link loop."""
+    photo(env.path("in", "a.png"))
+    photo(env.path("in", "b.jpg"), seed=1)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(env.path("in", "anim.gif"))
+    open(env.path("in", "notes.txt"), "w").write("not an image")
+    os.mkfifo(env.path("in", "pipe.png"))
+    os.symlink("loop.png", env.path("in", "loop.png"))
+    open(env.path("in", ".hidden.png"), "w").write("ignored silently")
+
+
+def float_tiff_and_apng(env: Env) -> None:
+    import tifffile
+
+    photo(env.path("in", "a.png"))
+    tifffile.imwrite(env.path("in", "float.tif"), np.zeros((8, 8, 3), np.float32), photometric="rgb")
+    frames = [Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)) for i in range(3)]
+    frames[0].save(env.path("in", "anim.png"), save_all=True, append_images=frames[1:])
+
+
+def disk_full_for(suffix: str) -> Callable[[Env, pytest.MonkeyPatch], None]:
+    """Every atomic write of a `suffix` file fails as a full disk does (at the flush, after the data)."""
+    import errno
+
+    import keras_durbm.atomic_files as atomic_files
+
+    real = atomic_files._fsync
+
+    def fsync(path: str) -> None:
+        if path.endswith(suffix):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path)
+
+    return lambda env, monkeypatch: monkeypatch.setattr(atomic_files, "_fsync", fsync)
+
+
+def ctrl_c_at_image(number: int) -> Callable[[Env, pytest.MonkeyPatch], None]:
+    """Ctrl-C (a KeyboardInterrupt) while restoring the `number`-th image of a batch."""
+    import keras_durbm.restore as restore_cli
+
+    def patch(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+        real, calls = restore_cli.restore, []
+
+        def restore(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == number:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(restore_cli, "restore", restore)
+    return patch
+
+
 # --- extra checks ----------------------------------------------------------------------------------------
 
 
@@ -223,6 +314,18 @@ def timeouts_named_and_batch_goes_on(env: Env, printed: str) -> None:
     assert "is the server running" not in printed
 
 
+def skips_named(env: Env, printed: str) -> None:
+    assert "skipped 4 entries of" in printed, printed
+    for text in ("anim.gif: not an accepted image format (.gif)", "notes.txt: not an accepted image format (.txt)",
+                 "pipe.png: not a regular file", "loop.png: a symbolic link loop"):
+        assert text in printed, text
+    assert ".hidden.png" not in printed
+
+
+def one_error_line(env: Env, printed: str) -> None:
+    assert len([line for line in printed.splitlines() if line.startswith("error:")]) == 1, printed
+
+
 SMOKE = ["--experiment", "smoke", "--no-progress", "--set", "model.topology=H", "--set", "data.pattern=H",
          "--set", "logging.eval_every=0", "--set", "logging.log_every=1000"]
 M = tiny_model_path
@@ -242,7 +345,46 @@ CASES = [
          check=output_replaced),
     Case("restore-negative-limit", "keras_durbm.restore", lambda e: ["--model", M(), "--task", "haze", "x.png", "-o",
          e.path("out"), "--max-pixels", "-1"], 2, "--max-pixels must be at least 0", absent=("out",)),
+    Case("restore-overlap-over-half-the-tile", "keras_durbm.restore", lambda e: ["--model", M(), "--task", "haze",
+         e.path("in", "a.png"), "-o", e.path("out"), "--tile", "16", "--overlap", "100", "--no-progress"], 2,
+         "--overlap 100 is more than half of --tile 16; expected 0 to 8", lambda e: photo(e.path("in", "a.png")),
+         absent=("out",)),
+    # restore: Ctrl-C ends with the summary and one error line; --skip-existing continues the batch
+    Case("restore-ctrl-c", "keras_durbm.restore", lambda e: ["--model", M(), "--task", "haze", e.path("in"), "-o",
+         e.path("out"), "--no-progress"], 130, "rerun the same command with --skip-existing", three_inputs,
+         exists=("out/a.png",), absent=("out/b.png", "out/c.png"), patch=ctrl_c_at_image(2),
+         check=lambda e, p: one_error_line(e, p) or "restored 1 of 3 image(s)" in p or pytest.fail(p)),
+    Case("restore-skip-existing", "keras_durbm.restore", lambda e: ["--model", M(), "--task", "haze", e.path("in"),
+         "-o", e.path("out"), "--skip-existing", "--no-progress"], 0, "1 of 2 image(s) already in",
+         lambda e: (existing_output(e), photo(e.path("in", "b.png"), seed=1)), exists=("out/b.png",),
+         unchanged=("out/a.png",), check=lambda e, p: "restored 1 of 1 image(s)" in p or pytest.fail(p)),
+    Case("restore-report-disk-full", "keras_durbm.restore", lambda e: ["--model", trained_tiny_path(), "--task", "auto",
+         e.path("in"), "-o", e.path("out"), "--report", e.path("report.json"), "--no-progress"], 1,
+         "error: cannot write the report {tmp}/report.json: No space left on device", three_inputs,
+         exists=("out/a.png", "out/c.png"), absent=("report.json",), patch=disk_full_for(".json"),
+         check=lambda e, p: one_error_line(e, p) or "of 3 image(s) into" in p or pytest.fail(p)),
+    # restore: what a folder holds that is not an image is named; one rule for files named directly
+    Case("restore-skipped-entries-named", "keras_durbm.restore", lambda e: ["--model", M(), "--task", "haze",
+         e.path("in"), "-o", e.path("out"), "--no-progress"], 0, "restored 2 of 2 image(s)", odd_folder_entries,
+         exists=("out/a.png", "out/b.jpg"), absent=("out/anim.png", "out/anim.gif"), check=skips_named),
+    Case("restore-gif-named-directly", "keras_durbm.restore", lambda e: ["--model", M(), "--task", "haze",
+         e.path("in", "anim.gif"), "-o", e.path("out"), "--no-progress"], 2,
+         "anim.gif: not an accepted image format (.gif); expected a PNG, JPEG, BMP, TIFF or WebP image",
+         odd_folder_entries, absent=("out",)),
+    Case("restore-float-tiff-and-apng", "keras_durbm.restore", lambda e: ["--model", M(), "--task", "haze",
+         e.path("in"), "-o", e.path("out"), "--no-progress"], 1, "float.tif: TIFF with 32-bit floating-point samples "
+         "(3 per pixel) is not supported", float_tiff_and_apng, exists=("out/a.png",),
+         absent=("out/float.tif", "out/anim.png"),
+         check=lambda e, p: "anim.png: animated PNG (3 frames): only still images" in p or pytest.fail(p)),
     # evaluate
+    Case("evaluate-json-disk-full", "keras_durbm.evaluate", lambda e: ["--model", M(), "--task", "haze", "--pairs",
+         e.path("in"), e.path("gt"), "--json", e.path("s.json"), "--no-progress"], 1,
+         "error: cannot write the scores to {tmp}/s.json: No space left on device", a_file_where_a_folder_is_expected,
+         absent=("s.json",), patch=disk_full_for(".json"),
+         check=lambda e, p: one_error_line(e, p) or "restored" in p or pytest.fail(p)),
+    Case("evaluate-emptied-split", "keras_durbm.evaluate", lambda e: ["--model", M(), "--task", "haze",
+         e.path("data"), "--no-progress"], 2, "the groups of task haze, split test (haze/test) list no shard files",
+         emptied_split),
     Case("evaluate-json-under-a-file", "keras_durbm.evaluate", lambda e: ["--model", M(), "--task", "haze", "--pairs",
          e.path("in"), e.path("gt"), "--json", e.path("afile", "s.json"), "--no-progress"], 2,
          "is a file, not a folder", a_file_where_a_folder_is_expected, absent=("afile/s.json",)),
@@ -266,6 +408,29 @@ CASES = [
          "be decoded", haze_shards, absent=("data/inspect_grid.png",)),
     Case("inspect-verify", "tfrecords_tools.inspect_shards", lambda e: [e.path("data"), "--verify", "--no-grid"], 1,
          "SHA-256 differs from manifest.json", haze_shards),
+    Case("inspect-no-examples", "tfrecords_tools.inspect_shards", lambda e: [e.path("data")], 2,
+         "{tmp}/data holds no examples of any task and split", emptied_split, absent=("data/inspect_grid.png",)),
+    Case("inspect-verify-newer-group-schema", "tfrecords_tools.inspect_shards", lambda e: [e.path("data"), "--verify",
+         "--no-grid"], 2, "group haze/test was written with schema version 99, which this version cannot read",
+         group_schema(99)),
+    # train: configs that would hang, or numbers that are no numbers
+    Case("train-yaml-alias-bomb", "keras_durbm.train", lambda e: SMOKE + ["--run-dir", e.path("run"), "--config",
+         e.path("bomb.yaml")], 2, "YAML anchors and aliases (&name, *name) are not accepted in configs",
+         alias_bomb_file, absent=("run",)),
+    Case("train-set-alias-bomb", "keras_durbm.train", lambda e: SMOKE + ["--run-dir", e.path("run"), "--set",
+         f"optimizer.learning_rate={alias_bomb(5)}"], 2, "YAML anchors and aliases", absent=("run",)),
+    Case("train-long-value-quoted-short", "keras_durbm.train", lambda e: SMOKE + ["--run-dir", e.path("run"), "--set",
+         "optimizer.learning_rate=[" + "1, " * 5_000 + "1]"], 2, "optimizer.learning_rate: expected a number, "
+         "got [1, 1, 1, 1, 1, 1, ...]", absent=("run",), check=lambda e, p: len(p) < 400 or pytest.fail(p)),
+    *[Case(f"train-{name}", "keras_durbm.train", lambda e, a=assignment: SMOKE + ["--run-dir", e.path("run"),
+        "--set", a], 2, message, absent=("run",)) for name, assignment, message in (
+        ("infinite-learning-rate", "optimizer.learning_rate=inf",
+         "optimizer.learning_rate: expected a finite number, got 'inf'"),
+        ("overflowing-learning-rate", "optimizer.learning_rate=1e400",
+         "optimizer.learning_rate: expected a finite number, got '1e400'"),
+        ("epsilon-zero-in-float32", "optimizer.epsilon=1e-50",
+         "optimizer.epsilon is 1e-50, which is 0 (or denormal) in float32"),
+        ("nan-task-weight", "loss.task_weights={H: .nan}", "loss.task_weights.H: expected a finite number, got nan"))],
     # train
     Case("train-negative-learning-rate", "keras_durbm.train", lambda e: SMOKE + ["--run-dir", e.path("run"), "--set",
          "optimizer.learning_rate=-1"], 2, "optimizer.learning_rate must be > 0", absent=("run",)),
@@ -329,6 +494,8 @@ def _run(case: Case, env: Env, capsys) -> tuple[int, str]:
         code = module.main(argv)
     except SystemExit as stop:  # argparse's own errors
         code = stop.code
+    except KeyboardInterrupt:  # a simulated Ctrl-C that the command did not handle (it would stop pytest)
+        code = "KeyboardInterrupt escaped main()"
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -342,12 +509,15 @@ def test_bad_input(case: Case, tmp_path, capsys, monkeypatch):
             case.setup(env)
         capsys.readouterr()
         before = {rel: open(env.path(rel), "rb").read() for rel in case.unchanged}
+        if case.patch:
+            case.patch(env, monkeypatch)
         code, printed = _run(case, env, capsys)
-        expected = case.message.format(run=env.path("run"), **{k: v for k, v in env.values.items()
+        expected = case.message.format(run=env.path("run"), tmp=env.tmp, **{k: v for k, v in env.values.items()
                                                                if isinstance(v, (int, str))})
         assert code == case.code, printed[-3000:]
         assert expected in printed, printed[-3000:]
         assert "Traceback" not in printed, printed[-3000:]
+        assert len(printed) < 50_000, f"{len(printed):,} characters printed: {printed[:3000]}"  # bounded excerpts
         assert not re.search(r"^[IWE]\d{4} \d\d:\d\d", printed, re.M), printed[-3000:]  # no C++ log lines
         for rel in case.exists:
             assert os.path.exists(env.path(rel)), f"{rel} should exist"
