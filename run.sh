@@ -2,6 +2,7 @@
 # The project's set-up-and-go commands (see README):
 #   ./run.sh demo [train args]   install if needed, then train the embedded default (python -m keras_durbm.train)
 #   ./run.sh test [pytest args]  install if needed, lint (ruff, import-linter's layers contract), run the test suite
+#                                in two pytest-xdist workers (KERAS_DURBM_TEST_WORKERS=N for another count, 0 for none)
 #   ./run.sh card [args]         install if needed, print the model card (python -m keras_durbm.model_card)
 #   ./run.sh app [args]          install if needed, serve the restoration page for the demo's model
 #                                (python -m keras_durbm.app --model runs/demo; after ./run.sh demo)
@@ -27,7 +28,7 @@ case "$command" in
   test)
     "$venv/bin/ruff" check .
     "$venv/bin/lint-imports" --no-cache --no-logo
-    exec "$venv/bin/python" -m pytest "$@"
+    exec "$venv/bin/python" -m pytest -n "${KERAS_DURBM_TEST_WORKERS:-2}" "$@"
     ;;
   card) exec "$venv/bin/python" -m keras_durbm.model_card "$@" ;;
   app) exec "$venv/bin/python" -m keras_durbm.app --model runs/demo "$@" ;;

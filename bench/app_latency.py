@@ -4,8 +4,9 @@
 
 Starts `python -m keras_durbm.app` on a free port of 127.0.0.1 and, per size, posts scikit-image's
 astronaut (512², resized with Lanczos for other sizes, hazed by the project's haze synthesis) as a PNG,
-polls the job and downloads the restored PNG, as the page does. Prints the machine (CPU, cores, load
-average), then per size the first request (which traces the head) and the median of `--runs` more.
+polls the job and downloads the restored PNG, as the page does. Prints the machine (`bench/machine.py`:
+CPU, cores, vector extensions, load average at start), then per size the first request (which traces
+the head) and the median of `--runs` more.
 Without `--model`, runs/demo is used when it exists, else the demo's architecture with untrained weights
 (the time does not depend on the weights).
 """
@@ -16,7 +17,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -29,17 +29,6 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def untrained_demo_model(folder: str) -> str:
@@ -103,6 +92,10 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 2048])
     args = parser.parse_args()
 
+    import machine  # bench/machine.py, beside this script
+
+    print(machine.header(), flush=True)  # before the work: the load average at start
+
     scratch = tempfile.mkdtemp(prefix="durbm-bench-app-")
     model = args.model or (os.path.join(ROOT, "runs", "demo") if os.path.isdir(os.path.join(ROOT, "runs", "demo"))
                            else None)
@@ -124,9 +117,8 @@ def main() -> int:
         if url is None:
             print("error: the app did not start", file=sys.stderr)
             return 1
-        load = os.getloadavg()
-        print(f"machine: {cpu_name()}, {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} "
-              f"{load[2]:.2f} at start; model: {what}; task {args.task or 'first head'}")
+        print(f"run: model: {what}; task {args.task or 'first head'}; first request, then median of "
+              f"{args.runs} more")
         print(f"{'size':>10} {'first ms':>10} {'median ms':>10} {'min ms':>8} {'runs':>5}  routed")
         for size in args.sizes:
             data = photo_png(size)

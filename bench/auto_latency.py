@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -42,6 +41,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
+    import machine  # bench/machine.py, beside this script
+
+    print(machine.header(), flush=True)  # before the work: the load average at start
+
     from keras_durbm.cli import quiet_tensorflow
 
     quiet_tensorflow()
@@ -59,8 +62,8 @@ def main() -> None:
 
     model = load_durbm(args.model)
     check_classifier(model, args.model)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads, "
-          f"load average {os.getloadavg()[0]:.2f} at start; model {args.model}; median of {args.repeats} calls")
+    print(f"run: TF {tf.__version__}, {args.threads} threads; model {args.model}; "
+          f"median of {args.repeats} calls")
     with tempfile.TemporaryDirectory(prefix="auto-bench-") as folder:
         auto = tf.saved_model.load(saved_model.export_auto(model, os.path.join(folder, "auto")))
         every = tf.saved_model.load(saved_model.export_multihead(model, os.path.join(folder, "every")))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +28,10 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, default=192)
     parser.add_argument("--seed", type=int, default=1000)
     args = parser.parse_args()
+
+    import machine  # bench/machine.py, beside this script
+
+    print(machine.header(), flush=True)  # before the work: the load average at start
 
     from keras_durbm.cli import error_text, quiet_tensorflow
 
@@ -48,8 +51,7 @@ def main() -> None:
     except (OSError, ValueError) as error:  # no such model, or one without a classifier: no traceback
         sys.exit(f"error: {error_text(error)}")
     demo = build_config("demo").data.demo
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.2f}; model {args.model}; {len(args.photos)} photo(s) at max side {args.max_side}, "
+    print(f"run: model {args.model}; {len(args.photos)} photo(s) at max side {args.max_side}, "
           f"{args.copies} copies per task")
     truth, predicted, misses = [], [], []
     for name, photo in load_photos(tuple(args.photos), args.max_side):

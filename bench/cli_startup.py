@@ -4,14 +4,13 @@
 
 Prints a table: command, median wall time of `python -m <tool> --help` (a fresh process each time),
 whether TensorFlow was imported, and how many lines went to stderr (should be 0). Run it on a quiet
-machine; it names the machine and the load average.
+machine; it names the machine (`bench/machine.py`) and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,8 +30,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.2f} at start; median of {args.repeats} fresh processes")
+
+    import machine  # bench/machine.py, beside this script
+
+    print(machine.header(), flush=True)  # before the work: the load average at start
+    print(f"run: median of {args.repeats} fresh processes per command")
     print(f"{'command':<34} {'--help ms':>10} {'imports TF':>11} {'stderr lines':>13}")
     env = {**os.environ, "PYTHONPATH": ROOT}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
+
+import machine  # bench/machine.py, beside this script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,7 +43,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}")
+    print(machine.header(), flush=True)  # before the work: the load average at start
+    print(f"run: TF {tf.__version__}; topology {args.topology}; median of {args.repeats} calls after warm-up")
     print(f"{'preset':<8} {'size':>6} {'what':<18} {'median ms':>10}")
     for preset in args.presets:
         model = build_durbm(model_preset(preset, topology=args.topology))

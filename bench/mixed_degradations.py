@@ -10,14 +10,14 @@ task's protocol: Y for B, R, J; RGB for H) of the input, of every single head, o
 (one classified head), and of `--task auto --chain`, and the heads the chain chose per photograph; then
 the mean PSNR over the pairs and the chain's gain over the best single head (the head with the best
 mean) and over `auto`.
-Prints the machine and the load: the numbers do not depend on them, the wall time does.
+Prints the machine (`bench/machine.py`) and the load at start: the numbers do not depend on them, the
+wall time does.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 
@@ -33,6 +33,10 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, default=192)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+
+    import machine  # bench/machine.py, beside this script
+
+    print(machine.header(), flush=True)  # before the work: the load average at start
 
     from keras_durbm.cli import quiet_tensorflow
 
@@ -56,8 +60,7 @@ def main() -> None:
               for name in ("motion_blur", "haze", "rain", "jpeg")}
     photos = load_photos(tuple(args.photos), args.max_side)
     start = time.perf_counter()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.2f} at start; model {args.model}; {len(photos)} photo(s) at max side {args.max_side}")
+    print(f"run: model {args.model}; {len(photos)} photo(s) at max side {args.max_side}")
     print(f"{'degradations':<18} {'metric':<9} {'input':>7} " + "".join(f"{h:>12}" for h in model.task_names)
           + f" {'auto':>7} {'chain':>7}   chain's heads")
     pair_psnr: list[dict[str, float]] = []

@@ -94,6 +94,9 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="where to write the shards (default: a temporary folder)")
     args = p.parse_args(argv)
 
+    import machine  # bench/machine.py, beside this script
+
+    print(machine.header(), flush=True)
     import tensorflow as tf
 
     from keras_durbm.tasks import MOTION_BLUR
@@ -105,7 +108,7 @@ def main(argv=None) -> int:
     cores = os.cpu_count() or 1
     need = args.batch / args.step_time
     width, height = (int(v) for v in args.size.lower().split("x"))
-    print(f"TensorFlow {tf.__version__}, {cores} CPU core(s); {args.images} pairs of {width}x{height}, "
+    print(f"run: TensorFlow {tf.__version__}, {cores} CPU core(s); {args.images} pairs of {width}x{height}, "
           f"{args.crop}x{args.crop} crops, batch {args.batch}")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         images = photos(args.images, width, height)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+import machine  # bench/machine.py, beside this script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -119,6 +120,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    print(machine.header(), flush=True)  # before the work: the load average at start
 
     from keras_durbm.metrics import psnr
     from keras_durbm.pixels import to_uint8
@@ -144,7 +146,7 @@ def main() -> None:
         target = to_uint8(clean)
         whole_u8 = to_uint8(outputs["whole"])
 
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; model: {described}; task {args.task}")
+        print(f"run: model: {described}; task {args.task}")
         print(f"image: {args.size[0]}x{args.size[1]} mosaic of {', '.join(PHOTOS)}, degraded by the {args.task} "
               f"synthesizer (seed 0); median of {args.repeats} run(s)")
         print(f"{'setting':<10} {'tiles':>5} {'work':>5} {'seconds':>8} {'peak MB':>8} {'+MB':>7} {'PSNR vs whole':>14} "

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
+
+import machine  # bench/machine.py, beside this script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -57,10 +58,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="extra config overrides")
     args = parser.parse_args()
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
-          f"GPUs: {len(tf.config.list_physical_devices('GPU'))}")
-    print(f"crop {args.crop}², batch {args.batch}, topology {args.topology}, cycle {args.pattern}; median of "
-          f"{args.steps} steps per head after warm-up; default strategy, float32")
+    print(machine.header(), flush=True)  # before the work: the load average at start
+    print(f"run: TF {tf.__version__}, GPUs: {len(tf.config.list_physical_devices('GPU'))}; "
+          f"crop {args.crop}², batch {args.batch}, topology {args.topology}, cycle {args.pattern}; "
+          f"median of {args.steps} steps per head after warm-up; default strategy, float32")
     print(f"{'preset':<8} {'params':>9} " + " ".join(f"{get_task(t).name + ' ms':>14}" for t in dict.fromkeys(
         args.topology.replace('>', ''))) + f" {'steps/s':>8} {'crops/s':>8}")
     for preset in args.presets:

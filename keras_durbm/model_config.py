@@ -121,7 +121,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         decoder_widths=(24, 16),
     ),
     # The embedded default's network: `small` made lighter (1.33x faster per training step on two CPU
-    # cores, docs/training.md), so that the demo's 3,000 steps fit in ten minutes.
+    # cores, docs/training.md), so that the demo's steps fit in a few minutes.
     "demo": ModelConfig(
         stem_widths=(12, 16, 24),
         shared_kernels=((3, 3, 2), (5, 3, 1), (3, 5, 2), (5, 5, 1), (7, 5, 1)),

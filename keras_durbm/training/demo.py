@@ -18,6 +18,7 @@ from keras_durbm.config_tree import to_dict
 from keras_durbm.metrics import protocol_keys
 from keras_durbm.tasks import get_task
 from keras_durbm.training.config import DemoDataConfig, ExperimentConfig
+from keras_durbm.training.progress import format_duration
 from tfrecords_tools.converters import convert_synth
 from tfrecords_tools.photos import load_photo
 from tfrecords_tools.writer import WriteConfig
@@ -91,7 +92,6 @@ def closing_note(summary: dict) -> str:
                      f"{result['restored'][s] - result['input'][s]:+.4f} SSIM")
     verdict = "beats" if summary.get("beats_input") else "does NOT beat"
     photos = max(r["n"] for r in evaluation.values())
-    minutes, seconds = divmod(int(round(summary.get("wall_seconds", 0.0))), 60)
     classification = summary.get("classification")
     routed = ""
     if classification:
@@ -101,4 +101,4 @@ def closing_note(summary: dict) -> str:
                   f"over {', '.join(classification['classes'])}; confusion matrix above and in confusion.png).")
     return (f"On {photos} held-out photo(s) per task the restored output {verdict} the degraded input on every "
             f"task (mean gain in the paper's colour space): " + "; ".join(parts) + "." + routed
-            + f" Run time {minutes}m{seconds:02d}s; model, grid and summary in {summary['run_dir']}.")
+            + f" Run time {format_duration(summary.get('wall_seconds', 0.0))}; model, grid and summary in {summary['run_dir']}.")

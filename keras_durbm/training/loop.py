@@ -40,7 +40,7 @@ from keras_durbm.models.saving import MODEL_FILENAME, save_durbm
 from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint, checkpoint_paths
 from keras_durbm.training.config import ExperimentConfig
 from keras_durbm.training.data import TrainingData, distribute_training_data, make_training_data
-from keras_durbm.training.progress import LossTracker, ProgressBar
+from keras_durbm.training.progress import LossTracker, ProgressBar, RemainingTime
 from keras_durbm.training.run_lock import run_folder_lock
 from keras_durbm.training.signals import StopRequest
 from keras_durbm.training.strategy import make_strategy, strategy_label, worker_info
@@ -139,6 +139,17 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
                       wall_start=wall_start)
 
 
+def step_budget(config: ExperimentConfig, start: int, total: int) -> str:
+    """The line that says, before training, how many steps of what size the run will take."""
+    joint, classifier = config.schedule.total_steps, config.schedule.classifier_steps if config.model.classifier else 0
+    parts = [f"{joint} joint"] + ([f"{classifier} classifier-only"] if classifier else [])
+    batches = {config.data.batch_size_of(t) for t in config.tasks} or {config.data.batch_size}
+    batch = "/".join(str(b) for b in sorted(batches))
+    left = f", {total - start} left from step {start}" if start else ""
+    return (f"step budget: {total} steps ({', '.join(parts)}){left}, global batch {batch} of "
+            f"{config.data.crop}² crops; the time left is estimated after {RemainingTime.SKIP + RemainingTime.WINDOW} steps")
+
+
 def _train(config: ExperimentConfig, run_dir: str, strategy: tf.distribute.Strategy, data: TrainingData | None,
            progress: bool, *, rank: int, num_workers: int, wall_start: float) -> RunResult:
     """`train` once the strategy is made and (on the chief) the run folder is locked."""
@@ -167,6 +178,9 @@ def _train(config: ExperimentConfig, run_dir: str, strategy: tf.distribute.Strat
     log = bar.write if chief else (lambda text: None)
     if restored:
         log(f"resumed from {restored} at step {start} (learning rate {trainer.learning_rate:.3g})")
+    if start < total:
+        log(step_budget(config, start, total))
+    remaining = RemainingTime(start, total)
     summaries = Summaries(os.path.join(run_dir, "tensorboard") if chief and config.logging.tensorboard else None)
     logging = config.logging
     val_pairs = {}
@@ -209,6 +223,8 @@ def _train(config: ExperimentConfig, run_dir: str, strategy: tf.distribute.Strat
                     elif step <= config.schedule.warmup_steps or not joint:  # warm-up, classifier's decay
                         trainer.sync_learning_rate()
                     bar.update(tracker, trainer.learning_rate)
+                    if estimate := remaining.line(step, time.monotonic() - eval_seconds):
+                        log(estimate)
                     if stop_all:
                         path = checkpoint.save(step)
                         stop_signal = stop.signal_name or "SIGTERM"

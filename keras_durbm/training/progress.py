@@ -1,4 +1,5 @@
-"""Console progress of a run: a tqdm bar (rate, ETA, per-task loss, learning rate) and periodic lines."""
+"""Console progress of a run: a tqdm bar (rate, ETA, per-task loss, learning rate), periodic lines, and an
+early estimate of the time left (printed even without the bar)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,38 @@ from collections import defaultdict
 from tqdm import tqdm
 
 _SHORT = {"motion_blur": "B", "haze": "H", "rain": "R", "jpeg": "J", "classifier": "C", "accuracy": "acc"}
+
+
+def format_duration(seconds: float) -> str:
+    """`4m07s`, or `1h02m03s` from an hour on."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+class RemainingTime:
+    """The time a run has left, from its rate over early steps of this process.
+
+    The first `SKIP` steps are left out because they trace each head's step (seconds each); the estimate is
+    made once, `WINDOW` steps later, and assumes every remaining step costs the same.
+    """
+
+    SKIP, WINDOW = 10, 40
+
+    def __init__(self, start: int, total: int):
+        self.total = total
+        self.first, self.last = start + self.SKIP, start + self.SKIP + self.WINDOW
+        self._began: float | None = None
+
+    def line(self, step: int, seconds: float) -> str | None:
+        """Called after each step with the loop's clock (evaluations excluded); the line to print, once."""
+        if step == self.first:
+            self._began = seconds
+        if step != self.last or self._began is None or seconds <= self._began or step >= self.total:
+            return None
+        rate = self.WINDOW / (seconds - self._began)
+        return (f"step {step}: {rate:.1f} steps/s, {self.total - step} steps left: about "
+                f"{format_duration((self.total - step) / rate)} more")
 
 
 class LossTracker:

@@ -18,8 +18,14 @@ from keras_durbm.training.config import RuntimeConfig
 def configure_devices(runtime: RuntimeConfig) -> None:
     """Splits the CPU into `runtime.logical_cpu_devices` logical devices (for testing the distributed path).
 
-    Raises a clear error when TensorFlow has already initialised its devices.
+    Raises a clear error when TensorFlow has already initialised its devices. `runtime.intra_op_threads` is
+    a speed setting: a process that has already run ops keeps its thread pools.
     """
+    if runtime.intra_op_threads and tf.config.threading.get_intra_op_parallelism_threads() != runtime.intra_op_threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(runtime.intra_op_threads)
+        except RuntimeError:
+            pass  # TensorFlow has started: its thread pools are fixed for this process
     if runtime.logical_cpu_devices <= 1:
         return
     cpu = tf.config.list_physical_devices("CPU")[0]

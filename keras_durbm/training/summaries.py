@@ -18,6 +18,7 @@ from keras_durbm.confusion import ConfusionMatrix
 from keras_durbm.metrics import protocol_keys
 from keras_durbm.pixels import to_uint8
 from keras_durbm.tasks import get_task
+from keras_durbm.training.progress import format_duration
 
 
 def _plugin_metadata(plugin: str) -> bytes:
@@ -87,17 +88,11 @@ def evaluation_line(results: Mapping[str, dict]) -> str:
     return " | ".join(parts)
 
 
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
 def format_summary(summary: Mapping) -> str:
     """The end-of-run table: per task the minibatches trained, the last loss, and input vs restored scores."""
     lines = [
         f"run {summary['run_dir']}: steps {summary['start_step']}→{summary['final_step']} of "
-        f"{summary['total_steps']} in {_duration(summary['train_seconds'])} "
+        f"{summary['total_steps']} in {format_duration(summary['train_seconds'])} "
         f"({summary['steps_per_second']:.2f} steps/s, {summary['strategy']} × {summary['replicas']} replica(s))",
         f"learning rate {summary['initial_learning_rate']:.3g} → {summary['learning_rate']:.3g} "
         f"({summary['plateau_cuts']} plateau cut(s))",
@@ -137,7 +132,7 @@ def format_summary(summary: Mapping) -> str:
         lines += ["", "degradation classifier on the held-out images (inputs as their task, targets as clean):",
                   confusion.format_table()]
     if "wall_seconds" in summary:
-        lines.append(f"wall time {_duration(summary['wall_seconds'])}: data {summary['data_seconds']:.0f} s, "
+        lines.append(f"wall time {format_duration(summary['wall_seconds'])}: data {summary['data_seconds']:.0f} s, "
                      f"training {summary['train_seconds']:.0f} s (incl. tracing each head's step), "
                      f"final evaluation and saving {summary['finish_seconds']:.0f} s")
     for key in ("model_path", "grid_path", "confusion_path"):

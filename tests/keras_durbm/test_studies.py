@@ -1,5 +1,6 @@
 """The paper's studies as commands: their runs, shards, resume, the features probe, bad inputs, and every
-study end to end at tiny scale (its report has the paper's rows and columns)."""
+study end to end at tiny scale (its report has the paper's rows and columns; a couple of each study's runs
+train and score for real, the others are answered at once by tests/support/studies.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from keras_durbm.training.config import build_config
 from keras_durbm.training.strategy import make_strategy
 from keras_durbm.training.trainer import Trainer
 from tests.support.numpy_reference import total_variation as reference_tv
+from tests.support.studies import answer_runs_without_training
 
 # Random output kernels (not heads that start as the identity) so that two steps already tell designs apart.
 TINY = ["--preset", "tiny", "--steps", "2", "--batch", "2", "--no-progress", "--set", "data.crop=16",
@@ -119,9 +121,11 @@ def _report(directory, name):
 
 
 @pytest.mark.slow
-def test_topologies_in_two_shards_then_merged(tmp_path, capsys):
+def test_topologies_in_two_shards_then_merged(tmp_path, capsys, monkeypatch):
     study_dir = str(tmp_path / "study")
-    tiny = [*TINY, "--steps", "1"]  # one step: 13 runs, each only traces its first head's step
+    # The plan, shards, budget and report on all 13 runs; one of them trains and scores for real.
+    trained = answer_runs_without_training(monkeypatch, real={"topology-R_B_H"})
+    tiny = [*TINY, "--steps", "1"]
     assert study_cli.main(["topologies", "--study-dir", study_dir, "--shard", "2/2", *tiny]) == 0
     assert "not finished yet" in capsys.readouterr().err
     assert study_cli.main(["topologies", "--study-dir", study_dir, "--report-only", *tiny]) == 1
@@ -139,6 +143,7 @@ def test_topologies_in_two_shards_then_merged(tmp_path, capsys):
     assert len(data["runs"]) == 13 and all(run["steps"] == 1 for run in data["runs"])
     for row in rows:  # the average is the mean of the three tasks' protocol PSNRs
         assert float(row["avg PSNR"]) == pytest.approx(np.mean([float(row[f"{t} PSNR"]) for t in "BHR"]), abs=1e-3)
+    assert trained == ["topology-R_B_H"]
 
 
 @pytest.mark.slow
@@ -146,6 +151,7 @@ def test_an_interrupted_study_resumes_without_retraining_finished_runs(tmp_path,
     study_dir = str(tmp_path / "study")
     from keras_durbm.training import loop
 
+    answer_runs_without_training(monkeypatch, real={"multitask-joint"})  # the others answer at once
     calls = []
     original = loop.train
 
@@ -176,11 +182,15 @@ def test_an_interrupted_study_resumes_without_retraining_finished_runs(tmp_path,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, rows_expected", [("four-task", 7), ("ablation", 5), ("features", 5)])
-def test_study_end_to_end(tmp_path, name, rows_expected):
+def test_study_end_to_end(tmp_path, monkeypatch, name, rows_expected):
     study_dir = str(tmp_path / "study")
+    # every row of the report; the paper's best design, the ablation's two ends and the features run train
+    real = {"four-task": {"four-R_B_J_H"}, "ablation": {"ablation-0", "ablation-4"}}.get(name)
+    trained = answer_runs_without_training(monkeypatch, real=real) if real else None
     assert study_cli.main([name, "--study-dir", study_dir, *TINY, *(["--steps", "1"] if name == "four-task" else [])]) == 0
     rows, data = _report(study_dir, name)
     assert len(rows) == rows_expected
+    assert trained is None or sorted(trained) == sorted(real)
     if name == "four-task":
         assert {r["design"] for r in rows} == set(four_task_designs("R>B>H")) and data["paper_best"] == "R>B>J>H"
         assert sum(r["winner"] == "yes" for r in rows) == 1

@@ -1,4 +1,4 @@
-"""A briefly trained tiny network and one export of it, built once per test process.
+"""A briefly trained tiny network and one export of it, built once per test run (tests/support/shared_builds.py).
 
 Shared by tests/export and tests/serving (the serving tests serve this export's SavedModels). The
 network is trained for a few seconds so its activations, and therefore the int8 quantization ranges,
@@ -9,13 +9,12 @@ optimizer and haze synthesis: `FusedAdam` (one fused op per variable, so the tra
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
-import shutil
-import tempfile
 
 import numpy as np
+
+from tests.support.shared_builds import built_once
 
 TOPOLOGY = "R>H"
 EXPORTED_HEAD = "haze"
@@ -24,15 +23,10 @@ TRAIN_CROP = 32
 TRAIN_BATCH = 4
 TRAIN_LEARNING_RATE = 2e-3
 TRAIN_PHOTOS = ("astronaut", "rocket", "chelsea")
-#: Options of the shared export: one head, every format, small calibration and parity sets.
-EXPORT_ARGS = ["--heads", EXPORTED_HEAD, "--calibration-count", "8", "--calibration-size", "32",
+#: Options of the shared export: one head, every format (and the bf16 SavedModels), small calibration and
+#: parity sets.
+EXPORT_ARGS = ["--heads", EXPORTED_HEAD, "--bf16", "--calibration-count", "8", "--calibration-size", "32",
                "--parity-max-side", "48", "--latency-size", "32", "--latency-runs", "1", "--no-progress"]
-
-
-def _scratch(prefix: str) -> str:
-    folder = tempfile.mkdtemp(prefix=prefix)
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
 
 
 def hazy_pairs(rng: np.random.Generator, photos: list[np.ndarray], count: int, crop: int):
@@ -53,7 +47,11 @@ def hazy_pairs(rng: np.random.Generator, photos: list[np.ndarray], count: int, c
 @functools.cache
 def trained_tiny_path() -> str:
     """`model.keras` of a tiny R>H network with a degradation classifier, trained ~100 Adam steps (L1, all
-    heads; the classifier's cross-entropy, hazy vs clean) on synthetic haze."""
+    heads; the classifier's cross-entropy, hazy vs clean) on synthetic haze; built once per test run."""
+    return os.path.join(built_once("trained-tiny", _train_tiny), "model.keras")
+
+
+def _train_tiny(folder: str) -> None:
     import keras
     import tensorflow as tf
 
@@ -86,18 +84,19 @@ def trained_tiny_path() -> str:
     for _ in range(TRAIN_STEPS):
         hazy, clean = hazy_pairs(rng, photos, TRAIN_BATCH, TRAIN_CROP)
         train_step(tf.constant(hazy), tf.constant(clean))
-    path = os.path.join(_scratch("durbm-trained-"), "model.keras")
-    save_durbm(model, path)
-    return path
+    save_durbm(model, os.path.join(folder, "model.keras"))
 
 
 @functools.cache
 def exported_dir() -> str:
-    """The folder `python -m export` writes for the trained model (haze head, every format)."""
+    """The folder `python -m export` writes for the trained model (haze head, every format, bf16 too); built
+    once per test run."""
+    return os.path.join(built_once("trained-tiny-export", _export_trained_tiny), "export")
+
+
+def _export_trained_tiny(folder: str) -> None:
     from export.__main__ import main
 
-    out = os.path.join(_scratch("durbm-export-"), "export")
-    code = main(["--model", trained_tiny_path(), "--out", out, *EXPORT_ARGS])
+    code = main(["--model", trained_tiny_path(), "--out", os.path.join(folder, "export"), *EXPORT_ARGS])
     if code != 0:
         raise RuntimeError(f"python -m export failed with exit status {code}")
-    return out
