@@ -151,7 +151,7 @@ def test_an_interrupted_study_resumes_without_retraining_finished_runs(tmp_path,
     study_dir = str(tmp_path / "study")
     from keras_durbm.training import loop
 
-    answer_runs_without_training(monkeypatch, real={"multitask-joint"})  # the others answer at once
+    answer_runs_without_training(monkeypatch, real={"multitask-rain"})  # the others answer at once
     calls = []
     original = loop.train
 
@@ -184,8 +184,8 @@ def test_an_interrupted_study_resumes_without_retraining_finished_runs(tmp_path,
 @pytest.mark.parametrize("name, rows_expected", [("four-task", 7), ("ablation", 5), ("features", 5)])
 def test_study_end_to_end(tmp_path, monkeypatch, name, rows_expected):
     study_dir = str(tmp_path / "study")
-    # every row of the report; the paper's best design, the ablation's two ends and the features run train
-    real = {"four-task": {"four-R_B_J_H"}, "ablation": {"ablation-0", "ablation-4"}}.get(name)
+    # every row of the report; the paper's best design, the ablation's full model and the features run train
+    real = {"four-task": {"four-R_B_J_H"}, "ablation": {"ablation-4"}}.get(name)
     trained = answer_runs_without_training(monkeypatch, real=real) if real else None
     assert study_cli.main([name, "--study-dir", study_dir, *TINY, *(["--steps", "1"] if name == "four-task" else [])]) == 0
     rows, data = _report(study_dir, name)

@@ -455,7 +455,7 @@ CASES = [
          e.path("run", "export"), "--no-progress"], 2, "would replace or mix with the training run folder",
          run_folder, absent=("run/export",), check=export_source_untouched),
     Case("export-removes-stale-temporaries", "export", lambda e: ["--model", M(), "--out", e.path("out"), "--formats",
-         "savedmodel", "--no-parity", "--no-progress"], 0, "left by an interrupted export", stale_export_temporary,
+         "savedmodel", "--heads", "haze", "--no-parity", "--no-progress"], 0, "left by an interrupted export", stale_export_temporary,
          exists=("out/serving/models.config",), check=stale_removed),
     # serving client
     Case("client-unreachable", "serving.client", lambda e: ["--rest", f"http://127.0.0.1:{free_port()}", "--model",
