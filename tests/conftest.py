@@ -38,12 +38,13 @@ def pytest_collection_modifyitems(config, items):
     import keras
 
     # Long files first (those with `slow` tests, and the shared model's), so that under pytest-xdist the
-    # workers end together instead of one finishing a long file alone; the order within a file is kept.
+    # workers end together instead of one finishing a long file alone; the export tests lead, so the shared
+    # export is built at the start, before another worker's file asks for it. The order within a file is kept.
     def path(item):
         return item.nodeid.split("::")[0]
 
     long_files = {path(i) for i in items if "slow" in i.keywords or path(i).startswith(SHARED_MODEL_FILES)}
-    items.sort(key=lambda item: path(item) not in long_files)
+    items.sort(key=lambda item: (path(item) not in long_files, not path(item).startswith("tests/export/")))
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"uses TensorFlow APIs on Keras tensors; Keras runs on {keras.backend.backend()}")
