@@ -277,12 +277,17 @@ def probe_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX
         except (tifffile.TiffFileError, ValueError, OSError) as error:
             raise BadImageError(path, f"truncated or corrupt TIFF ({error})", READABLE) from None
     with _open_pil(path) as img:
-        width, height = img.size
-        check_pixel_limit(path, height, width, max_pixels)
-        orientation = _orientation_of(img)
-        if orientation in (5, 6, 7, 8):
-            height, width = width, height
-        return ImageInfo(path, height, width, img.mode, _pil_bits(img), img.format or "?", orientation)
+        return _pil_info(img, path, max_pixels)
+
+
+def _pil_info(img: Image.Image, label: str, max_pixels: int | None) -> ImageInfo:
+    """The `ImageInfo` of an opened Pillow image (header only), after the pixel limit."""
+    width, height = img.size
+    check_pixel_limit(label, height, width, max_pixels)
+    orientation = _orientation_of(img)
+    if orientation in (5, 6, 7, 8):
+        height, width = width, height
+    return ImageInfo(label, height, width, img.mode, _pil_bits(img), img.format or "?", orientation)
 
 
 def probe_image_bytes(data: bytes, label: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -305,12 +310,7 @@ def probe_image_bytes(data: bytes, label: str, *, max_pixels: int | None = DEFAU
     except (OSError, SyntaxError, ValueError, TypeError) as error:
         raise BadImageError(label, f"the image header cannot be read ({error})", READABLE) from None
     with img:
-        width, height = img.size
-        check_pixel_limit(label, height, width, max_pixels)
-        orientation = _orientation_of(img)
-        if orientation in (5, 6, 7, 8):
-            height, width = width, height
-        return ImageInfo(label, height, width, img.mode, _pil_bits(img), img.format or "?", orientation)
+        return _pil_info(img, label, max_pixels)
 
 
 # --- decoding ------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ naming the file while the server keeps serving, and a second image waits in the 
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import numpy as np
@@ -27,6 +26,7 @@ from tests.app.conftest import (
     wait_for,
 )
 from tests.support.bad_files import png_bomb, truncate
+from tests.support.held_jobs import hold_the_first_job
 from tests.support.tiny_models import tiny_model, tiny_model_path
 
 
@@ -155,16 +155,7 @@ def test_auto_without_a_classifier_and_an_upload_over_the_limit_are_refused(phot
 
 
 def test_a_second_image_waits_in_the_queue_and_both_finish(app, trained_model_path, photos, tmp_path, monkeypatch):
-    restorer = app.server.restorer
-    real_run, release, started = restorer.run, threading.Event(), threading.Event()
-
-    def held_run(*args, **kwargs):  # the first job holds the worker until the test lets it go
-        if not started.is_set():
-            started.set()
-            assert release.wait(30)
-        return real_run(*args, **kwargs)
-
-    monkeypatch.setattr(restorer, "run", held_run)
+    started, release = hold_the_first_job(monkeypatch, app.server.restorer)
     hazy, clean = tmp_path / "a.png", tmp_path / "b.png"
     Image.fromarray(photos["hazy"]).save(hazy)
     Image.fromarray(photos["hazy"][::-1]).save(clean)

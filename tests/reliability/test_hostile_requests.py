@@ -13,7 +13,6 @@ import io
 import json
 import os
 import socket
-import threading
 import time
 import tracemalloc
 import urllib.parse
@@ -31,6 +30,7 @@ from serving.errors import ServingError
 from serving.standin import StandIn
 from tests.app.conftest import Running, post_image, request, wait_for
 from tests.support.exports import EXPORTED_HEAD, exported_dir
+from tests.support.held_jobs import hold_the_first_job
 
 MAX_PIXELS = 64 * 64  # the stand-in's --max-pixels in these tests
 IDLE_TIMEOUT_S = 1.0
@@ -277,15 +277,8 @@ def test_the_queue_counts_pixels_from_the_header_before_decoding(page, monkeypat
     """Items 1 and 10: uploads used to be decoded before the queue (which counted images) was checked, and
     an image whose header cannot be read was decoded to find out."""
     restorer = page.server.restorer
-    real_run, real_read, release, started, decoded = restorer.run, restorer.read, threading.Event(), threading.Event(), []
-
-    def held_run(*args, **kwargs):  # the first job holds the worker until the test lets it go
-        if not started.is_set():
-            started.set()
-            assert release.wait(30)
-        return real_run(*args, **kwargs)
-
-    monkeypatch.setattr(restorer, "run", held_run)
+    real_read, decoded = restorer.read, []
+    started, release = hold_the_first_job(monkeypatch, restorer)
     monkeypatch.setattr(restorer, "read", lambda path, name: (decoded.append(name), real_read(path, name))[1])
     try:
         status, first = post_image(page.url, "a.png", _png(16, 16), task="haze")
