@@ -237,14 +237,11 @@ def _restore_auto(model, inputs: list[str], outputs: list[str], routing: Routing
           + (f"; skipped (below --min-confidence {routing.min_confidence}): {', '.join(skipped)}" if skipped else "")
           + (f"; failed: {', '.join(failed)}" if failed else "")
           + (f"; report: {args.report}" if args.report and not report_error else ""))
-    if stopped:
-        if report_error:
-            print(f"error: {report_error}", file=sys.stderr)
-        return _stopped(len(report), len(inputs))
     if report_error:
         print(f"error: {report_error}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_FAILED if failed else EXIT_OK
+    if stopped:
+        return _stopped(len(report), len(inputs))
+    return EXIT_FAILED if failed or report_error else EXIT_OK
 
 
 if __name__ == "__main__":
