@@ -38,7 +38,7 @@ def untrained_demo_model(folder: str) -> str:
     quiet_tensorflow()
     import keras
 
-    from keras_durbm.model_config import model_preset
+    from keras_durbm.config.model import model_preset
     from keras_durbm.models import build_durbm, save_durbm
 
     keras.utils.set_random_seed(0)

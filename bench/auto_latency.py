@@ -56,7 +56,7 @@ def main() -> None:
     from export import saved_model
     from export import signature_names as sig
     from keras_durbm.models import load_durbm
-    from keras_durbm.routing import check_classifier, classify
+    from keras_durbm.restoration.routing import check_classifier, classify
     from tfrecords_tools.photos import load_photos
     from tfrecords_tools.synthesis import add_haze
 

@@ -36,12 +36,12 @@ def main() -> None:
     from keras_durbm.cli import error_text, quiet_tensorflow
 
     quiet_tensorflow()
-    from keras_durbm.confusion import ConfusionMatrix
+    from keras_durbm.config.experiment import build_config
+    from keras_durbm.config.tasks import CLEAN, get_task
+    from keras_durbm.images.pixels import to_float, to_uint8
     from keras_durbm.models import load_durbm
-    from keras_durbm.pixels import to_float, to_uint8
-    from keras_durbm.routing import check_classifier, classify
-    from keras_durbm.tasks import CLEAN, get_task
-    from keras_durbm.training.config import build_config
+    from keras_durbm.restoration.routing import check_classifier, classify
+    from keras_durbm.scoring.confusion import ConfusionMatrix
     from tfrecords_tools.photos import load_photos
     from tfrecords_tools.synthesis import get_synthesizer
 

@@ -62,7 +62,7 @@ def load_model(name: str, seed: int = 0):
     """(model, trained): a `.keras` file or run folder, or a preset's network with random weights."""
     import keras
 
-    from keras_durbm.model_config import MODEL_PRESETS, model_preset
+    from keras_durbm.config.model import MODEL_PRESETS, model_preset
     from keras_durbm.models import build_durbm, load_durbm, resolve_model_path
 
     if not os.path.exists(name) and name in MODEL_PRESETS:
@@ -81,10 +81,10 @@ def variant_name(artifact) -> str:
 def held_out_pairs(task_name: str) -> list[tuple[str, object, object]]:
     """`(photo, degraded float32, clean uint8)` of the demo's held-out photographs, degraded with the demo's
     held-out synthesis and seeds (what `keras_durbm.training.demo` writes as its test split)."""
-    from keras_durbm.pixels import to_float, to_uint8
+    from keras_durbm.config.experiment import DemoDataConfig
+    from keras_durbm.config.tasks import get_task
+    from keras_durbm.images.pixels import to_float, to_uint8
     from keras_durbm.seeding import derive_seed
-    from keras_durbm.tasks import get_task
-    from keras_durbm.training.config import DemoDataConfig
     from tfrecords_tools.photos import load_photo
     from tfrecords_tools.synthesis import get_synthesizer, resolve_params
 
@@ -104,9 +104,9 @@ def protocol_psnr(restore, pairs, task_name: str) -> float:
     """Mean PSNR (dB, uint8, the task's protocol colour space) of `restore` on the pairs."""
     import numpy as np
 
-    from keras_durbm.metrics import psnr, score_colours
-    from keras_durbm.pixels import to_uint8
-    from keras_durbm.tasks import get_task
+    from keras_durbm.config.tasks import get_task
+    from keras_durbm.images.pixels import to_uint8
+    from keras_durbm.scoring.metrics import psnr, score_colours
 
     colour = score_colours(get_task(task_name))[0]
     return float(np.mean([psnr(to_uint8(np.clip(restore(x), 0.0, 1.0)), clean, colour=colour)
@@ -117,7 +117,7 @@ def write_calibration_photos(folder: str) -> str:
     """The demo's training photographs as PNG files (int8 calibration that never sees a held-out photo)."""
     from PIL import Image
 
-    from keras_durbm.training.config import DemoDataConfig
+    from keras_durbm.config.experiment import DemoDataConfig
     from tfrecords_tools.photos import load_photo
 
     demo = DemoDataConfig()
@@ -200,7 +200,7 @@ def measure(args) -> dict:
 
     from export import bundle
     from export.parity import median_latency_ms
-    from keras_durbm.model_config import min_input_size
+    from keras_durbm.config.model import min_input_size
     from keras_durbm.models import head_model
     from keras_durbm.models.cost import multiply_adds_per_megapixel
 

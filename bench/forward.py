@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_durbm.model_config import model_preset  # noqa: E402
+from keras_durbm.config.model import model_preset  # noqa: E402
 from keras_durbm.models import build_durbm, head_model  # noqa: E402
 
 

@@ -43,13 +43,13 @@ def main() -> None:
     quiet_tensorflow()
     import numpy as np
 
-    from keras_durbm import metrics
-    from keras_durbm.inference import restore
+    from keras_durbm.config.experiment import build_config
+    from keras_durbm.config.tasks import get_task
+    from keras_durbm.images.pixels import to_uint8
     from keras_durbm.models import load_durbm
-    from keras_durbm.pixels import to_uint8
-    from keras_durbm.routing import RoutingConfig, check_classifier, route
-    from keras_durbm.tasks import get_task
-    from keras_durbm.training.config import build_config
+    from keras_durbm.restoration.routing import RoutingConfig, check_classifier, route
+    from keras_durbm.restoration.tiling import restore
+    from keras_durbm.scoring import metrics
     from tfrecords_tools.photos import load_photos
     from tfrecords_tools.synthesis import get_synthesizer
 

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     print(machine.header(), flush=True)
     import tensorflow as tf
 
-    from keras_durbm.tasks import MOTION_BLUR
+    from keras_durbm.config.tasks import MOTION_BLUR
     from tfrecords_tools import pipeline
     from tfrecords_tools.converters import convert_synth
     from tfrecords_tools.manifest import shard_files

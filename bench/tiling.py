@@ -60,7 +60,7 @@ def load_or_build(model_path: str | None, workdir: str, preset: str):
     if not os.path.exists(path):
         import keras
 
-        from keras_durbm.model_config import model_preset
+        from keras_durbm.config.model import model_preset
         from keras_durbm.models import build_durbm, save_durbm
 
         keras.utils.set_random_seed(0)
@@ -70,7 +70,7 @@ def load_or_build(model_path: str | None, workdir: str, preset: str):
 
 def tiling_work(setting: str, height: int, width: int) -> tuple[int, float]:
     """(number of passes, processed pixels / image pixels) of a setting, padding included."""
-    from keras_durbm.inference import tile_starts
+    from keras_durbm.restoration.tiling import tile_starts
 
     def padded(n: int) -> int:
         return -(-n // 4) * 4
@@ -85,8 +85,8 @@ def tiling_work(setting: str, height: int, width: int) -> tuple[int, float]:
 
 def worker(args) -> None:
     """One setting in this process: restore `--repeats` times, save the output, print a JSON line."""
-    from keras_durbm.inference import restore
-    from keras_durbm.tasks import get_task
+    from keras_durbm.config.tasks import get_task
+    from keras_durbm.restoration.tiling import restore
 
     model = load_or_build(args.model_file, args.workdir, args.preset)[0]
     image = np.load(os.path.join(args.workdir, "input.npy"))
@@ -122,9 +122,9 @@ def main() -> None:
         return
     print(machine.header(), flush=True)  # before the work: the load average at start
 
-    from keras_durbm.metrics import psnr
-    from keras_durbm.pixels import to_uint8
-    from keras_durbm.tasks import get_task
+    from keras_durbm.config.tasks import get_task
+    from keras_durbm.images.pixels import to_uint8
+    from keras_durbm.scoring.metrics import psnr
     from tfrecords_tools.synthesis import get_synthesizer
 
     settings = ["whole", *[s for s in args.settings if s != "whole"]]

@@ -24,9 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_durbm.config.experiment import build_config  # noqa: E402
+from keras_durbm.config.tasks import get_task  # noqa: E402
 from keras_durbm.models import count_parameters  # noqa: E402
-from keras_durbm.tasks import get_task  # noqa: E402
-from keras_durbm.training.config import build_config  # noqa: E402
 from keras_durbm.training.trainer import Trainer  # noqa: E402
 
 

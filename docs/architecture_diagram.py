@@ -19,8 +19,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDS = {  # first module of a contract line -> the band it opens (labels of the picture)
-    "serving": "deploy", "keras_durbm.train": "jobs", "tfrecords_tools": "data", "keras_durbm.evaluation": "model",
-    "keras_durbm.image_files": "foundation",
+    "serving": "deploy", "keras_durbm.train": "jobs", "tfrecords_tools": "data", "keras_durbm.scoring.evaluation": "model",
+    "keras_durbm.images.batches": "foundation",
 }
 COLOURS = {"deploy": "#f4cccc", "jobs": "#fce5cd", "data": "#d9ead3", "model": "#cfe2f3", "foundation": "#eeeeee"}
 

@@ -20,7 +20,7 @@ import sys
 from export.bundle import ExportConfig, check_output_dir, export_bundle, resolve_heads, routes
 from export.parity import format_table
 from keras_durbm.cli import EXIT_OK, fail, quiet_tensorflow
-from keras_durbm.config_tree import add_arguments, apply_overrides, from_arguments
+from keras_durbm.config.engine import add_arguments, apply_overrides, from_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:

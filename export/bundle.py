@@ -42,8 +42,11 @@ from export.signature_names import (
 )
 from export.tflite import VARIANTS
 from keras_durbm.atomic_files import atomic_dir, ensure_writable_dir, remove_stale_temporaries
-from keras_durbm.config_tree import dump_yaml, option
-from keras_durbm.inference import (
+from keras_durbm.config.engine import dump_yaml, option
+from keras_durbm.config.model import min_input_size
+from keras_durbm.config.tasks import get_task
+from keras_durbm.restoration.routing import check_classifier, classifier_runner, classify, route
+from keras_durbm.restoration.tiling import (
     TilingConfig,
     cached_runner,
     check_head,
@@ -51,9 +54,6 @@ from keras_durbm.inference import (
     pad_to_multiple,
     restore_with,
 )
-from keras_durbm.model_config import min_input_size
-from keras_durbm.routing import check_classifier, classifier_runner, classify, route
-from keras_durbm.tasks import get_task
 from tfrecords_tools.photos import load_photos
 
 FORMATS = ("savedmodel", "tflite", "onnx")

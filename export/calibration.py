@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 
-from keras_durbm.image_io import list_images, read_image
-from keras_durbm.inference import pad_to_multiple
-from keras_durbm.model_config import SIZE_MULTIPLE
-from keras_durbm.pixels import to_uint8
+from keras_durbm.config.model import SIZE_MULTIPLE
+from keras_durbm.images.io import list_images, read_image
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.restoration.tiling import pad_to_multiple
 from tfrecords_tools.manifest import manifest_path, shard_files
 from tfrecords_tools.photos import load_photos
 

@@ -12,7 +12,7 @@ Two rewrites are active while the head is traced; both give the same numbers as 
   and `paper` presets) is left outside. Wider concatenations are built as a tree of ≤ 5-input ones.
 
 The TFLite models take H and W that are multiples of 4 and at least `min_input_size`; the caller
-pads (`keras_durbm.inference.pad_to_multiple`) and crops back. Padding inside the graph would need
+pads (`keras_durbm.restoration.tiling.pad_to_multiple`) and crops back. Padding inside the graph would need
 data-dependent gathers or slices, which XNNPACK does not run either.
 """
 

@@ -2,8 +2,8 @@
 
 Every format restores the same real photographs at their own odd sizes (padding and cropping as each
 format's contract says) and is compared with the Keras head restoring them through
-`keras_durbm.inference`. PSNR here is computed on float outputs clipped to [0, 1] with peak 1
-(not the uint8 protocol of `keras_durbm.metrics`, which would hide differences below half a grey
+`keras_durbm.restoration.tiling`. PSNR here is computed on float outputs clipped to [0, 1] with peak 1
+(not the uint8 protocol of `keras_durbm.scoring.metrics`, which would hide differences below half a grey
 level); the worst image counts. Latency is the median of several runs at a fixed size after one
 warm-up run, on this machine.
 """

@@ -15,7 +15,7 @@ import tensorflow as tf
 from export import serving_config
 from export import signature_names as names
 from export import signatures as sig
-from keras_durbm.model_config import min_input_size
+from keras_durbm.config.model import min_input_size
 from keras_durbm.models.network import DuRBMNetwork, classifier_model, head_model, routing_models
 
 DEFAULT_VERSION = 1

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from export import signature_names as sig
-from keras_durbm.pixels import to_uint8
+from keras_durbm.images.pixels import to_uint8
 
 MODELS_CONFIG = "models.config"
 BATCHING_PARAMETERS = "batching_parameters.txt"
@@ -46,7 +46,7 @@ def batching_parameters_text(tile: int = 256) -> str:
         "# - its zero padding would change the result: the network's attention pools over the whole image\n"
         "#   (global average and total variation, paper eq. 6), so padded pixels alter every output pixel.\n"
         f"# Enable it only when every client sends fixed-size tiles, e.g. {tile}x{tile} crops of a tiled\n"
-        "# restoration (keras_durbm.inference.restore_with), all of the same shape.\n"
+        "# restoration (keras_durbm.restoration.tiling.restore_with), all of the same shape.\n"
         "max_batch_size { value: 8 }\n"
         "batch_timeout_micros { value: 2000 }\n"
         "max_enqueued_batches { value: 64 }\n"

@@ -2,7 +2,7 @@
 bytes in → PNG out.
 
 The network takes H and W that are multiples of 4 and at least `min_input_size` (docs/design.md §1.4). These
-functions do what `keras_durbm.inference.pad_to_multiple` does, inside the graph: reflect-pad the bottom
+functions do what `keras_durbm.restoration.tiling.pad_to_multiple` does, inside the graph: reflect-pad the bottom
 and right (repeating the reflection for images smaller than the pad, as `np.pad(mode="reflect")` does),
 run the head, crop back. A served request therefore gives the same pixels as `keras_durbm.restore`.
 """
@@ -27,7 +27,7 @@ from export.signature_names import (
     SERVE_UINT8,
     SERVING_DEFAULT,
 )
-from keras_durbm.model_config import SIZE_MULTIPLE
+from keras_durbm.config.model import SIZE_MULTIPLE
 
 FLOAT_SPEC = tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_FLOAT)
 UINT8_SPEC = tf.TensorSpec([None, None, None, 3], tf.uint8, name=INPUT_UINT8)
@@ -72,7 +72,7 @@ def restore_any_size(head: Head, images: tf.Tensor, min_size: int) -> tf.Tensor:
 
 
 def graph_to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """Float [0, 1] → uint8 in the graph, as `keras_durbm.pixels.to_uint8` does: clip, ×255, round half to even.
+    """Float [0, 1] → uint8 in the graph, as `keras_durbm.images.pixels.to_uint8` does: clip, ×255, round half to even.
 
     Done in float64 so the rounding agrees with NumPy's on every value.
     """
@@ -81,7 +81,7 @@ def graph_to_uint8(images: tf.Tensor) -> tf.Tensor:
 
 
 def graph_to_float(images: tf.Tensor) -> tf.Tensor:
-    """uint8 → float32 in [0, 1] in the graph, the division of `keras_durbm.pixels.to_float`."""
+    """uint8 → float32 in [0, 1] in the graph, the division of `keras_durbm.images.pixels.to_float`."""
     return tf.cast(images, tf.float32) / 255.0
 
 

@@ -29,16 +29,16 @@ import numpy as np
 
 from keras_durbm.atomic_files import write_json_atomic
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, fail, interrupted, quiet_tensorflow
-from keras_durbm.config_tree import add_arguments, from_arguments
+from keras_durbm.config.engine import add_arguments, from_arguments
+from keras_durbm.config.model_file import read_model_config
+from keras_durbm.config.tasks import AUTO, get_task
 from keras_durbm.errors import UsageError
-from keras_durbm.evaluation import evaluate_pairs, format_table, jsonable
-from keras_durbm.image_files import check_report_path
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS
-from keras_durbm.image_pairs import match_pairs, read_pairs
-from keras_durbm.inference import TilingConfig, check_head
-from keras_durbm.metrics import DEFAULT_LUMA, LUMAS
-from keras_durbm.model_file import read_model_config
-from keras_durbm.tasks import AUTO, get_task
+from keras_durbm.images.batches import check_report_path
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS
+from keras_durbm.images.pairs import match_pairs, read_pairs
+from keras_durbm.restoration.tiling import TilingConfig, check_head
+from keras_durbm.scoring.evaluation import evaluate_pairs, format_table, jsonable
+from keras_durbm.scoring.metrics import DEFAULT_LUMA, LUMAS
 
 _TILING = "tiling."
 
@@ -136,10 +136,10 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _evaluate_auto(args) -> int:
-    from keras_durbm.confusion import ConfusionMatrix
-    from keras_durbm.evaluation import evaluate_routing, format_routing
     from keras_durbm.models import load_durbm, resolve_model_path
-    from keras_durbm.routing import check_classifier
+    from keras_durbm.restoration.routing import check_classifier
+    from keras_durbm.scoring.confusion import ConfusionMatrix
+    from keras_durbm.scoring.evaluation import evaluate_routing, format_routing
     from tfrecords_tools.manifest import group_key, load_manifest
     from tfrecords_tools.pipeline import split_pairs
 

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from keras_durbm.cli import EXIT_OK, fail, quiet_tensorflow
-from keras_durbm.config_tree import apply_overrides
-from keras_durbm.model_config import MODEL_PRESETS, model_preset
+from keras_durbm.config.engine import apply_overrides
+from keras_durbm.config.model import MODEL_PRESETS, model_preset
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,20 +43,20 @@ from keras_durbm.cli import (
     interrupted,
     quiet_tensorflow,
 )
-from keras_durbm.config_tree import add_arguments, from_arguments
+from keras_durbm.config.engine import add_arguments, from_arguments
+from keras_durbm.config.model_file import read_model_config
+from keras_durbm.config.tasks import AUTO, CLEAN, get_task
 from keras_durbm.errors import UsageError
-from keras_durbm.image_files import (
+from keras_durbm.images.batches import (
     check_report_path,
     collect_inputs,
     describe_skipped,
     output_paths,
     prepare_output_dir,
 )
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS, read_image, write_image
-from keras_durbm.inference import TilingConfig, check_head, restore
-from keras_durbm.model_file import read_model_config
-from keras_durbm.routing import RESTORED, SKIPPED, RoutingConfig, check_classifier, route
-from keras_durbm.tasks import AUTO, CLEAN, get_task
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS, read_image, write_image
+from keras_durbm.restoration.routing import RESTORED, SKIPPED, RoutingConfig, check_classifier, route
+from keras_durbm.restoration.tiling import TilingConfig, check_head, restore
 
 _TILING = "tiling."
 _ROUTING = "routing."

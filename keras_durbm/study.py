@@ -23,9 +23,9 @@ import os
 import sys
 
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow
-from keras_durbm.config_tree import assignments_to_dict, replace_fields
+from keras_durbm.config.engine import assignments_to_dict, replace_fields
+from keras_durbm.config.model import MODEL_PRESETS
 from keras_durbm.errors import UsageError
-from keras_durbm.model_config import MODEL_PRESETS
 from keras_durbm.studies.definitions import FEATURE_LAYERS, STUDIES, THREE
 from keras_durbm.studies.plan import StudySettings, parse_shard, shard_of
 
@@ -137,8 +137,8 @@ def _run(args, context, shard, model) -> int:
 
 
 def _features(context, model, results) -> dict:
+    from keras_durbm.config.tasks import get_task
     from keras_durbm.studies.features import analyse, sample_crops
-    from keras_durbm.tasks import get_task
     from tfrecords_tools.pipeline import split_pairs
 
     label = "the given --model"

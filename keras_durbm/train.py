@@ -17,8 +17,8 @@ import sys
 import yaml
 
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow
-from keras_durbm.config_tree import to_dict
-from keras_durbm.training.config import EXPERIMENTS, build_config
+from keras_durbm.config.engine import to_dict
+from keras_durbm.config.experiment import EXPERIMENTS, build_config
 
 
 def build_parser() -> argparse.ArgumentParser:

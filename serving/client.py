@@ -30,10 +30,10 @@ import numpy as np
 from export import signature_names as sig
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, quiet_tensorflow
 from keras_durbm.errors import ImageTooLargeError, UsageError
-from keras_durbm.image_files import collect_inputs, output_paths, prepare_output_dir
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS, read_image, write_image
-from keras_durbm.pixels import decode_png, encode_png, to_float, to_uint8
-from keras_durbm.routing import Classification
+from keras_durbm.images.batches import collect_inputs, output_paths, prepare_output_dir
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS, read_image, write_image
+from keras_durbm.images.pixels import decode_png, encode_png, to_float, to_uint8
+from keras_durbm.restoration.routing import Classification
 from serving.errors import ServerUnusable, ServingError
 
 DEFAULT_TIMEOUT_S = 60.0

@@ -33,7 +33,7 @@ import numpy as np
 
 from keras_durbm.cli import EXIT_OK, EXIT_USAGE, console_text, fail, quiet_tensorflow, stderr_captured
 from keras_durbm.errors import BadImageError, ImageTooLargeError
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS, check_pixel_limit, probe_image_bytes
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS, check_pixel_limit, probe_image_bytes
 from serving.errors import ServingError
 
 DEFAULT_HOST = "127.0.0.1"

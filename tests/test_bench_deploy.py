@@ -7,7 +7,7 @@ import sys
 
 import keras
 
-from keras_durbm.model_config import model_preset
+from keras_durbm.config.model import model_preset
 from keras_durbm.models import build_durbm, save_durbm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from keras_durbm.cli import EXIT_OK, fail, quiet_tensorflow
-from keras_durbm.config_tree import add_arguments, from_arguments
+from keras_durbm.config.engine import add_arguments, from_arguments
+from keras_durbm.config.tasks import get_task
 from keras_durbm.errors import DataError
-from keras_durbm.tasks import get_task
 from tfrecords_tools.converters import CONVERTERS
 from tfrecords_tools.manifest import Group
 from tfrecords_tools.writer import WriteConfig

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, fail, quiet_tensorflow
+from keras_durbm.config.tasks import get_task
 from keras_durbm.errors import DataError
-from keras_durbm.tasks import get_task
 from tfrecords_tools.inspection import format_table, sample_examples, summarize, verify, write_grid
 from tfrecords_tools.manifest import selection_text
 

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from keras_durbm.atomic_files import atomic_path
-from keras_durbm.tasks import Task
+from keras_durbm.config.tasks import Task
 from tfrecords_tools.errors import CorruptShardError
 from tfrecords_tools.manifest import load_manifest, matching_groups
 from tfrecords_tools.records import read_record, scan_shard

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from keras_durbm.atomic_files import write_json_atomic
-from keras_durbm.config_tree import from_dict, to_dict
+from keras_durbm.config.engine import from_dict, to_dict
+from keras_durbm.config.tasks import Task, all_tasks, get_task
 from keras_durbm.errors import excerpt
-from keras_durbm.tasks import Task, all_tasks, get_task
 from tfrecords_tools.errors import ManifestError
 from tfrecords_tools.schema import SCHEMA_VERSION
 

@@ -27,9 +27,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import tensorflow as tf
 
-from keras_durbm.image_pairs import Pair
+from keras_durbm.config.tasks import Task, get_task, known_tasks_text
+from keras_durbm.images.pairs import Pair
 from keras_durbm.seeding import derive_seed
-from keras_durbm.tasks import Task, get_task, known_tasks_text
 from tfrecords_tools.decoder import decode_record
 from tfrecords_tools.manifest import group_key, load_manifest, shard_files
 from tfrecords_tools.reader import record_dataset

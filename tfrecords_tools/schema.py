@@ -5,7 +5,7 @@ One record = one `tf.train.Example` holding an input/target pair:
 | key | type | content |
 |---|---|---|
 | `input`, `target` | bytes | PNG of the uint8 RGB image (`encoding` "png"), or its raw (H, W, 3) bytes ("raw") |
-| `task` | bytes | task name from `keras_durbm.tasks` (`motion_blur`, `haze`, `rain`, `jpeg`) |
+| `task` | bytes | task name from `keras_durbm.config.tasks` (`motion_blur`, `haze`, `rain`, `jpeg`) |
 | `source` | bytes | source file (relative to the converted folder) or identifier, e.g. `0001.png#q=10` |
 | `height`, `width` | int64 | image size; input and target always have the same size |
 | `encoding` | bytes | "png" or "raw" (missing: "png") |
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_durbm.pixels import decode_png, encode_png
+from keras_durbm.images.pixels import decode_png, encode_png
 
 SCHEMA_VERSION = 1
 

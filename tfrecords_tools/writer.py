@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 
 from keras_durbm.atomic_files import atomic_path, remove_stale_temporaries
-from keras_durbm.config_tree import option
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import Task
 from keras_durbm.errors import BadImageError, DataError
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS
-from keras_durbm.image_pairs import Pair, check_same_size
-from keras_durbm.tasks import Task
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS
+from keras_durbm.images.pairs import Pair, check_same_size
 from tfrecords_tools import schema
 from tfrecords_tools.errors import LayoutError, ManifestError
 from tfrecords_tools.manifest import (

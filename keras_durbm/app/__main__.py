@@ -23,9 +23,9 @@ import sys
 
 from keras_durbm.app.jobs import DEFAULT_QUEUE_PIXELS
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error_text, quiet_tensorflow
-from keras_durbm.config_tree import add_arguments, from_arguments
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS
-from keras_durbm.inference import TilingConfig
+from keras_durbm.config.engine import add_arguments, from_arguments
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS
+from keras_durbm.restoration.tiling import TilingConfig
 
 DEFAULT_PORT = 7860
 DEFAULT_HOST = "127.0.0.1"
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-queue-pixels must be at least 0, got {args.max_queue_pixels}")
 
     from keras_durbm.app.server import AppServer, bind_error_text
-    from keras_durbm.model_file import read_model_config
+    from keras_durbm.config.model_file import read_model_config
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     server = None

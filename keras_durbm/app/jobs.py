@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from keras_durbm.cli import console_text
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 #: Finished jobs (and their files) kept: the newest this many, none older than `KEEP_SECONDS`.

@@ -16,8 +16,9 @@ import numpy as np
 
 from keras_durbm.atomic_files import copy_file_atomic
 from keras_durbm.cli import error_text
+from keras_durbm.config.tasks import AUTO, get_task
 from keras_durbm.errors import DataError, ImageTooLargeError
-from keras_durbm.image_io import (
+from keras_durbm.images.io import (
     READABLE,
     ImageExtras,
     ImageInfo,
@@ -26,9 +27,8 @@ from keras_durbm.image_io import (
     read_image,
     write_image,
 )
-from keras_durbm.inference import Progress, TilingConfig, check_head, restore
-from keras_durbm.routing import CLEAN_STOP, RoutingConfig, check_classifier, route
-from keras_durbm.tasks import AUTO, get_task
+from keras_durbm.restoration.routing import CLEAN_STOP, RoutingConfig, check_classifier, route
+from keras_durbm.restoration.tiling import Progress, TilingConfig, check_head, restore
 
 
 class RequestError(Exception):

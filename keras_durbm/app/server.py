@@ -215,7 +215,7 @@ class AppServer(http.server.ThreadingHTTPServer):
         path = self.path("inputs", f"{job.id}.png")
         with self._preview_lock:
             if not os.path.exists(path):
-                from keras_durbm.image_io import write_image
+                from keras_durbm.images.io import write_image
 
                 image, extras = self.restorer.read(job.upload, job.name)
                 write_image(path, image, extras)

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
+from keras_durbm.config.model import CLASSIFIER_STATISTICS
 from keras_durbm.layers.serialization import serializable
-from keras_durbm.model_config import CLASSIFIER_STATISTICS
 
 #: JPEG's block size: the period whose phases the block statistic compares.
 BLOCK = 8
@@ -119,7 +119,7 @@ class DegradationClassifier(keras.layers.Layer):
         backprop: let the classifier's gradient reach the encoder.
         statistics: version of the image statistics (`CLASSIFIER_STATISTICS`). An earlier one builds the
             weights it was saved with, so the rest of its model loads, and outputs a uniform softmax;
-            `keras_durbm.routing.check_classifier` refuses it and says how to add a current one.
+            `keras_durbm.restoration.routing.check_classifier` refuses it and says how to add a current one.
 
     Example:
         >>> images = np.random.rand(2, 16, 16, 3).astype("float32")

@@ -1,10 +1,10 @@
 """The network in Keras: encoder, decoder, multi-head builder, saving, cost and model card.
 
 What needs no Keras lives beside this package, so commands can check a config before TensorFlow starts:
-`keras_durbm.model_config` (the config and its presets) and `keras_durbm.topology` (where heads sit).
+`keras_durbm.config.model` (the config and its presets) and `keras_durbm.config.topology` (where heads sit).
 """
 
-from keras_durbm.model_file import MODEL_FILENAME, read_model_config, resolve_model_path
+from keras_durbm.config.model_file import MODEL_FILENAME, read_model_config, resolve_model_path
 from keras_durbm.models.cost import count_parameters, count_weight_layers, multiply_adds_per_megapixel
 from keras_durbm.models.network import (
     DEGRADATION,

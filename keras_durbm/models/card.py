@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras_durbm.model_config import ModelConfig
+from keras_durbm.config.model import ModelConfig
 from keras_durbm.models.cost import count_parameters, count_weight_layers, multiply_adds_per_megapixel
 from keras_durbm.models.network import DuRBMNetwork, build_durbm, head_model
 

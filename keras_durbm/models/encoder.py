@@ -1,7 +1,7 @@
 """The shared encoder f: three convs, then five DuRB-M blocks — 68 weight layers (paper §4.3, Fig. 7)."""
 
+from keras_durbm.config.model import ModelConfig
 from keras_durbm.layers import DuRBM, ReflectConv2D
-from keras_durbm.model_config import ModelConfig
 
 
 def make_block(config: ModelConfig, kernels: tuple[int, int, int], name: str) -> DuRBM:

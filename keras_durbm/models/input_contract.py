@@ -2,8 +2,8 @@
 
 import keras
 
+from keras_durbm.config.model import SIZE_MULTIPLE
 from keras_durbm.layers.serialization import serializable
-from keras_durbm.model_config import SIZE_MULTIPLE
 
 
 @serializable
@@ -29,7 +29,7 @@ class InputSizeCheck(keras.layers.Layer):
                 raise ValueError(
                     f"image {label} is {size}, but the network needs a multiple of {self.multiple} "
                     f"that is at least {self.min_size} (input shape {tuple(inputs.shape)}); "
-                    "pad the image first (keras_durbm.inference pads and crops back for you)"
+                    "pad the image first (keras_durbm.restoration.tiling pads and crops back for you)"
                 )
         if inputs.shape[-1] is not None and inputs.shape[-1] != 3:
             raise ValueError(f"the network expects RGB images with 3 channels, got shape {tuple(inputs.shape)}")

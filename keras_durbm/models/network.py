@@ -7,14 +7,14 @@ from typing import Any
 
 import keras
 
-from keras_durbm.config_tree import to_dict
+from keras_durbm.config.engine import to_dict
+from keras_durbm.config.model import SIZE_MULTIPLE, ModelConfig, min_input_size, stored_model_config
+from keras_durbm.config.topology import Topology, parse_topology
 from keras_durbm.layers.degradation_classifier import DegradationClassifier
 from keras_durbm.layers.serialization import serializable
-from keras_durbm.model_config import SIZE_MULTIPLE, ModelConfig, min_input_size, stored_model_config
 from keras_durbm.models.decoder import apply_decoder
 from keras_durbm.models.encoder import apply_encoder, make_block
 from keras_durbm.models.input_contract import InputSizeCheck
-from keras_durbm.topology import Topology, parse_topology
 
 INPUT_NAME = "image"
 #: Output of the degradation classifier (when `config.classifier`): probabilities of `model.classes`.

@@ -7,8 +7,8 @@ import os
 import keras
 
 from keras_durbm.atomic_files import atomic_path
+from keras_durbm.config.model_file import MODEL_FILENAME, check_archive, resolve_model_path
 from keras_durbm.errors import text_excerpt
-from keras_durbm.model_file import MODEL_FILENAME, check_archive, resolve_model_path
 from keras_durbm.models.network import DuRBMNetwork  # importing it registers every layer of the network
 
 __all__ = ["MODEL_FILENAME", "load_durbm", "resolve_model_path", "save_durbm"]

@@ -9,8 +9,8 @@
 
 from __future__ import annotations
 
+from keras_durbm.config.topology import TABLE2_DESIGNS, parse_topology
 from keras_durbm.studies.plan import RunSpec, Study, StudySettings, run_id
-from keras_durbm.topology import TABLE2_DESIGNS, parse_topology
 
 THREE = ("motion_blur", "haze", "rain")
 FOUR = ("motion_blur", "haze", "rain", "jpeg")

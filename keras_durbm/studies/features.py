@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_durbm.image_pairs import Pair
-from keras_durbm.model_config import SIZE_MULTIPLE
+from keras_durbm.config.model import SIZE_MULTIPLE
+from keras_durbm.images.pairs import Pair
 
 
 def sample_crops(pairs: Sequence[Pair], side: int, limit: int) -> list[np.ndarray]:

@@ -7,9 +7,9 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 
-from keras_durbm.config_tree import option
-from keras_durbm.tasks import Task, get_task
-from keras_durbm.topology import parse_topology
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import Task, get_task
+from keras_durbm.config.topology import parse_topology
 
 
 @dataclasses.dataclass(frozen=True)

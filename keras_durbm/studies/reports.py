@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from keras_durbm.atomic_files import atomic_path, write_json_atomic, write_text_atomic
+from keras_durbm.config.topology import TABLE2_DESIGNS
 from keras_durbm.studies import definitions as d
 from keras_durbm.studies.plan import RunSpec
 from keras_durbm.studies.runner import StudyContext
-from keras_durbm.topology import TABLE2_DESIGNS
 
 SHORT = {"motion_blur": "B", "haze": "H", "rain": "R", "jpeg": "J"}
 

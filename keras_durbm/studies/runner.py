@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from keras_durbm.atomic_files import write_json_atomic
-from keras_durbm.config_tree import apply_overrides, to_dict
+from keras_durbm.config.engine import apply_overrides, to_dict
+from keras_durbm.config.experiment import ExperimentConfig, build_config, validate
+from keras_durbm.config.tasks import get_task
 from keras_durbm.errors import UsageError
-from keras_durbm.evaluation import evaluate_pairs
-from keras_durbm.metrics import protocol_keys
+from keras_durbm.scoring.evaluation import evaluate_pairs
+from keras_durbm.scoring.metrics import protocol_keys
 from keras_durbm.studies.plan import RunSpec, Study, StudySettings, tasks_of
-from keras_durbm.tasks import get_task
-from keras_durbm.training.config import ExperimentConfig, build_config, validate
 from tfrecords_tools.manifest import load_manifest
 from tfrecords_tools.pipeline import split_pairs
 

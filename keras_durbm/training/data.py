@@ -20,11 +20,11 @@ from typing import Protocol
 import numpy as np
 import tensorflow as tf
 
+from keras_durbm.config.experiment import ExperimentConfig
+from keras_durbm.config.tasks import Task, get_task
 from keras_durbm.errors import DataError
-from keras_durbm.image_pairs import Pair
+from keras_durbm.images.pairs import Pair
 from keras_durbm.seeding import derive_seed
-from keras_durbm.tasks import Task, get_task
-from keras_durbm.training.config import ExperimentConfig
 from keras_durbm.training.demo import prepare_demo_data
 from tfrecords_tools.manifest import files_by_task
 from tfrecords_tools.pipeline import multitask_dataset, split_pairs

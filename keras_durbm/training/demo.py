@@ -14,10 +14,10 @@ import os
 import time
 
 from keras_durbm.atomic_files import write_json_atomic
-from keras_durbm.config_tree import to_dict
-from keras_durbm.metrics import protocol_keys
-from keras_durbm.tasks import get_task
-from keras_durbm.training.config import DemoDataConfig, ExperimentConfig
+from keras_durbm.config.engine import to_dict
+from keras_durbm.config.experiment import DemoDataConfig, ExperimentConfig
+from keras_durbm.config.tasks import get_task
+from keras_durbm.scoring.metrics import protocol_keys
 from keras_durbm.training.progress import format_duration
 from tfrecords_tools.converters import convert_synth
 from tfrecords_tools.photos import load_photo

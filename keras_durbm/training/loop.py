@@ -31,14 +31,14 @@ import tensorflow as tf
 import yaml
 
 from keras_durbm.atomic_files import write_json_atomic
-from keras_durbm.config_tree import dump_yaml, to_dict
-from keras_durbm.confusion import ConfusionMatrix
+from keras_durbm.config.engine import dump_yaml, to_dict
+from keras_durbm.config.experiment import ExperimentConfig
 from keras_durbm.errors import DataError
-from keras_durbm.evaluation import evaluate_routing
-from keras_durbm.image_io import write_image
+from keras_durbm.images.io import write_image
 from keras_durbm.models.saving import MODEL_FILENAME, save_durbm
+from keras_durbm.scoring.confusion import ConfusionMatrix
+from keras_durbm.scoring.evaluation import evaluate_routing
 from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint, checkpoint_paths
-from keras_durbm.training.config import ExperimentConfig
 from keras_durbm.training.data import TrainingData, distribute_training_data, make_training_data
 from keras_durbm.training.progress import LossTracker, ProgressBar, RemainingTime
 from keras_durbm.training.run_lock import run_folder_lock

@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_durbm.training.config import ExperimentConfig
+from keras_durbm.config.experiment import ExperimentConfig
 
 
 class FusedAdam(keras.optimizers.Adam):

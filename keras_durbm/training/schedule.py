@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from keras_durbm.training.config import ScheduleConfig
+from keras_durbm.config.experiment import ScheduleConfig
 
 
 class PlateauSchedule(tf.Module):

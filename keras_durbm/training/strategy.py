@@ -12,7 +12,7 @@ import os
 import keras
 import tensorflow as tf
 
-from keras_durbm.training.config import RuntimeConfig
+from keras_durbm.config.experiment import RuntimeConfig
 
 
 def configure_devices(runtime: RuntimeConfig) -> None:

@@ -14,10 +14,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from keras_durbm.confusion import ConfusionMatrix
-from keras_durbm.metrics import protocol_keys
-from keras_durbm.pixels import to_uint8
-from keras_durbm.tasks import get_task
+from keras_durbm.config.tasks import get_task
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.scoring.confusion import ConfusionMatrix
+from keras_durbm.scoring.metrics import protocol_keys
 from keras_durbm.training.progress import format_duration
 
 

@@ -21,11 +21,11 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from keras_durbm.losses import restoration_loss
+from keras_durbm.config.experiment import ExperimentConfig
+from keras_durbm.config.tasks import CLEAN, Task, get_task
 from keras_durbm.models.network import build_durbm, classifier_model, head_model
 from keras_durbm.models.saving import load_durbm
-from keras_durbm.tasks import CLEAN, Task, get_task
-from keras_durbm.training.config import ExperimentConfig
+from keras_durbm.training.losses import restoration_loss
 from keras_durbm.training.optimizer import make_optimizer
 from keras_durbm.training.schedule import PlateauSchedule
 

@@ -1,6 +1,6 @@
 """Scoring a model during and after training: per-task input vs restored PSNR/SSIM and before/after grids.
 
-Scores come from `keras_durbm.evaluation.evaluate_pairs` (the paper's protocol, uint8,
+Scores come from `keras_durbm.scoring.evaluation.evaluate_pairs` (the paper's protocol, uint8,
 Y or RGB per task), so the numbers printed by a training run are the numbers
 `python -m keras_durbm.evaluate` gives for the same images.
 """
@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from keras_durbm.evaluation import evaluate_pairs
-from keras_durbm.image_pairs import Pair
-from keras_durbm.inference import restore
-from keras_durbm.metrics import protocol_keys, score
-from keras_durbm.model_config import SIZE_MULTIPLE
-from keras_durbm.pixels import center_crop, to_uint8
-from keras_durbm.routing import classify
-from keras_durbm.tasks import Task
+from keras_durbm.config.model import SIZE_MULTIPLE
+from keras_durbm.config.tasks import Task
+from keras_durbm.images.pairs import Pair
+from keras_durbm.images.pixels import center_crop, to_uint8
+from keras_durbm.restoration.routing import classify
+from keras_durbm.restoration.tiling import restore
+from keras_durbm.scoring.evaluation import evaluate_pairs
+from keras_durbm.scoring.metrics import protocol_keys, score
 
 
 def validation_crop(image: np.ndarray, max_side: int) -> np.ndarray:

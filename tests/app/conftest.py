@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_durbm.pixels import to_uint8
+from keras_durbm.images.pixels import to_uint8
 from tfrecords_tools.photos import load_photos
 from tfrecords_tools.synthesis import add_haze
 
@@ -28,8 +28,8 @@ class Running:
     def __init__(self, model, source: str, tiling=None, log=None, **limits):
         from keras_durbm.app.restoration import Restorer
         from keras_durbm.app.server import AppServer
-        from keras_durbm.image_io import DEFAULT_MAX_PIXELS
-        from keras_durbm.inference import TilingConfig
+        from keras_durbm.images.io import DEFAULT_MAX_PIXELS
+        from keras_durbm.restoration.tiling import TilingConfig
 
         self.server = AppServer(("127.0.0.1", 0), **limits)
         self.server.start(Restorer(model, source, tiling or TilingConfig(), max_pixels=DEFAULT_MAX_PIXELS),

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_io import read_image
+from keras_durbm.images.io import read_image
 from tests.app.conftest import decode_png, restore_cli
 from tfrecords_tools.photos import load_photos
 from tfrecords_tools.synthesis import add_haze
@@ -48,7 +48,7 @@ def page(app):
 
 
 def test_upload_restore_download_equals_restore_and_errors_show_in_the_page(page, trained_model_path, tmp_path):
-    from keras_durbm.pixels import to_uint8
+    from keras_durbm.images.pixels import to_uint8
 
     [(_, clean)] = load_photos(("coffee",), 320)  # held out: the tiny model trained on other photographs
     hazy = tmp_path / "coffee-hazy.png"

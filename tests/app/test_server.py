@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_durbm.image_io import read_image
-from keras_durbm.inference import TilingConfig
-from keras_durbm.routing import classify
+from keras_durbm.images.io import read_image
+from keras_durbm.restoration.routing import classify
+from keras_durbm.restoration.tiling import TilingConfig
 from tests.app.conftest import (
     Running,
     decode_png,
@@ -86,7 +86,7 @@ def test_tiles_report_progress_and_16_bit_alpha_equals_restore(trained_model, tr
     rgb16 = photos["hazy"].astype(np.uint16) * 257 + rng.integers(0, 257, photos["hazy"].shape, dtype=np.uint16)
     alpha = rng.integers(0, 65536, rgb16.shape[:2], dtype=np.uint16)
     path = tmp_path / "deep.png"
-    from keras_durbm.image_io import ImageExtras, write_image
+    from keras_durbm.images.io import ImageExtras, write_image
 
     write_image(path, rgb16.astype(np.float32) / 65535, ImageExtras(str(path), "PNG", bit_depth=16, alpha=alpha))
     running = Running(trained_model, trained_model_path, TilingConfig(tile=32, overlap=8))

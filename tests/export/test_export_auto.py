@@ -1,5 +1,5 @@
 """The `auto` SavedModel (the classifier picks the head in the graph) and the classifier's TFLite/ONNX files:
-the same choice and pixels as `keras_durbm.routing.route`, only the chosen branch in a `Case` op, served
+the same choice and pixels as `keras_durbm.restoration.routing.route`, only the chosen branch in a `Case` op, served
 by the stand-in over REST and gRPC."""
 
 import json
@@ -13,9 +13,9 @@ import tensorflow as tf
 
 from export import saved_model
 from export import signature_names as sig
-from keras_durbm.inference import TilingConfig
-from keras_durbm.pixels import to_uint8
-from keras_durbm.routing import classify, route
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.restoration.routing import classify, route
+from keras_durbm.restoration.tiling import TilingConfig
 from tests.support.exports import hazy_pairs
 from tfrecords_tools.photos import load_photos
 
@@ -107,9 +107,9 @@ def test_classifier_tflite_and_onnx_give_the_keras_probabilities(export_dir, tra
     phase slices (stride 8) and stacks, a few microseconds of work (docs/export.md)."""
     [row] = [r for r in report["rows"] if r["format"] == "tflite" and r["head"] == sig.CLASSIFIER_MODEL]
     assert set(row["xnnpack"]["undelegated_ops"]) <= {"STRIDED_SLICE", "PACK"}, row["xnnpack"]
-    from keras_durbm.inference import pad_to_multiple
-    from keras_durbm.model_config import SIZE_MULTIPLE, min_input_size
+    from keras_durbm.config.model import SIZE_MULTIPLE, min_input_size
     from keras_durbm.models import classifier_model
+    from keras_durbm.restoration.tiling import pad_to_multiple
 
     padded, _ = pad_to_multiple(images["hazy"][None], SIZE_MULTIPLE, min_input_size(trained_model.config))
     expected = np.asarray(classifier_model(trained_model)(padded))

@@ -11,8 +11,8 @@ from keras_durbm.models.precision import cpu_bf16_flags
 
 def test_bf16_savedmodels_sit_beside_the_float32_ones_and_answer_float32(export_dir, trained_model, rng):
     from export import saved_model
-    from keras_durbm.inference import head_runner
-    from keras_durbm.tasks import get_task
+    from keras_durbm.config.tasks import get_task
+    from keras_durbm.restoration.tiling import head_runner
 
     model, out = trained_model, export_dir
     path = saved_model.head_dir(os.path.join(out, BF16_SERVING), "haze")

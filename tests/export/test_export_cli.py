@@ -11,8 +11,8 @@ from export import bundle
 from export.__main__ import main
 from export.parity import ParityRow, compare, float_psnr, format_table
 from export.tflite import VARIANTS
-from keras_durbm.config_tree import to_dict
-from keras_durbm.model_config import model_preset
+from keras_durbm.config.engine import to_dict
+from keras_durbm.config.model import model_preset
 from keras_durbm.models.precision import cpu_bf16_flags
 
 

@@ -10,9 +10,9 @@ from onnx import helper, numpy_helper
 
 from export import onnx_export, onnx_graph
 from export import signature_names as sig
-from keras_durbm.inference import head_runner, restore_with
-from keras_durbm.model_config import min_input_size
-from keras_durbm.tasks import get_task
+from keras_durbm.config.model import min_input_size
+from keras_durbm.config.tasks import get_task
+from keras_durbm.restoration.tiling import head_runner, restore_with
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from onnx import numpy_helper
 from export import bundle, calibration, onnx_export, onnx_quantize
 from export import signature_names as sig
 from export.parity import float_psnr
-from keras_durbm.inference import head_runner, restore_with
-from keras_durbm.model_config import min_input_size
-from keras_durbm.tasks import get_task
+from keras_durbm.config.model import min_input_size
+from keras_durbm.config.tasks import get_task
+from keras_durbm.restoration.tiling import head_runner, restore_with
 
 # Measured on the trained tiny network (tests/support/exports.py), 8 calibration crops of 32², the
 # parity photographs of <= 48 px, against Keras: max |Δ| 6.7e-3, worst-image PSNR 58.9 dB with 8-bit

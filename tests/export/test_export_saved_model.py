@@ -13,11 +13,11 @@ from PIL import Image
 
 from export import saved_model, serving_config
 from export import signature_names as sig
-from keras_durbm.inference import head_runner, restore_with
-from keras_durbm.model_config import min_input_size
+from keras_durbm.config.model import min_input_size
+from keras_durbm.config.tasks import get_task
+from keras_durbm.images.pixels import to_uint8
 from keras_durbm.models import count_parameters, head_model
-from keras_durbm.pixels import to_uint8
-from keras_durbm.tasks import get_task
+from keras_durbm.restoration.tiling import head_runner, restore_with
 
 
 def keras_restore(model, head, image):

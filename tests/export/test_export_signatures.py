@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from export import signatures as sig
-from keras_durbm.inference import pad_to_multiple
-from keras_durbm.pixels import to_uint8
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.restoration.tiling import pad_to_multiple
 
 
 @pytest.mark.parametrize("size", range(1, 10))
@@ -27,7 +27,7 @@ def test_aligned_size_is_the_multiple_of_4_inference_pads_to(size, min_size, exp
 @pytest.mark.parametrize("height,width", [(37, 53), (1, 1), (3, 5), (8, 12), (2, 17)])
 def test_restore_any_size_pads_like_inference_and_crops_back(height, width, rng):
     """With a head that is not pointwise (it mixes every pixel with the image mean), padding and crop
-    must reproduce keras_durbm.inference's pad → run → crop exactly."""
+    must reproduce keras_durbm.restoration.tiling's pad → run → crop exactly."""
 
     def head(x):
         return 0.5 * x + tf.reduce_mean(x, axis=(1, 2), keepdims=True) + tf.roll(x, 1, axis=1)

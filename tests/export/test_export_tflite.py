@@ -11,9 +11,9 @@ from PIL import Image
 from export import calibration, lite_graph, tflite
 from export.litert_runtime import LiteRunner, delegate_summary
 from export.parity import float_psnr
-from keras_durbm.inference import head_runner, pad_to_multiple, restore_with
-from keras_durbm.model_config import min_input_size
-from keras_durbm.tasks import get_task
+from keras_durbm.config.model import min_input_size
+from keras_durbm.config.tasks import get_task
+from keras_durbm.restoration.tiling import head_runner, pad_to_multiple, restore_with
 
 # Measured on the trained tiny network (tests/support/exports.py), parity photographs of
 # <= 48 px, against the Keras output: fp32 1.2e-7 / 150 dB, fp16 1.1e-4 / 89 dB, dynamic-range int8

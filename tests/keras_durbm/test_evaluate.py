@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_durbm import metrics
+from keras_durbm.config.tasks import HAZE, MOTION_BLUR, get_task
 from keras_durbm.evaluate import main
-from keras_durbm.evaluation import evaluate_pairs
-from keras_durbm.image_pairs import Pair, match_pairs
-from keras_durbm.inference import restore
-from keras_durbm.pixels import to_uint8
-from keras_durbm.tasks import HAZE, MOTION_BLUR, get_task
+from keras_durbm.images.pairs import Pair, match_pairs
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.restoration.tiling import restore
+from keras_durbm.scoring import metrics
+from keras_durbm.scoring.evaluation import evaluate_pairs
 from tests.support.tiny_models import reuse_loaded_tiny_model, tiny_model, tiny_model_path
 
 

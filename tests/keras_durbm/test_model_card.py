@@ -49,8 +49,8 @@ def test_card_counts_the_degradation_classifier():
     channel of the first ReLU, and the network's total grows by exactly them."""
     import dataclasses
 
+    from keras_durbm.config.model import model_preset
     from keras_durbm.layers.degradation_classifier import IMAGE_STATISTICS
-    from keras_durbm.model_config import model_preset
     from keras_durbm.models import build_durbm
     from keras_durbm.models.card import describe, format_card
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_durbm.losses import restoration_loss
-from keras_durbm.model_config import min_input_size, model_preset
+from keras_durbm.config.model import min_input_size, model_preset
 from keras_durbm.models import (
     build_durbm,
     count_parameters,
@@ -16,6 +15,7 @@ from keras_durbm.models import (
     load_durbm,
     save_durbm,
 )
+from keras_durbm.training.losses import restoration_loss
 
 
 def conv(k, cin, cout, bias=True):

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_durbm.model_config import model_preset
+from keras_durbm.config.model import model_preset
 from keras_durbm.models import build_durbm, head_model
 from keras_durbm.models.precision import BF16_POLICY, cpu_bf16_flags, float32_outputs, with_dtype_policy
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_durbm.image_io import read_image
-from keras_durbm.inference import restore
-from keras_durbm.pixels import to_uint8
+from keras_durbm.config.tasks import HAZE, RAIN
+from keras_durbm.images.io import read_image
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.restoration.tiling import restore
 from keras_durbm.restore import main
-from keras_durbm.tasks import HAZE, RAIN
 from tests.support.tiny_models import reuse_loaded_tiny_model, tiny_model, tiny_model_path
 
 

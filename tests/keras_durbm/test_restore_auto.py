@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_durbm.config.tasks import HAZE
 from keras_durbm.evaluate import main as evaluate_main
-from keras_durbm.image_io import read_image
-from keras_durbm.inference import restore
-from keras_durbm.pixels import to_uint8
+from keras_durbm.images.io import read_image
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.restoration.routing import classify
+from keras_durbm.restoration.tiling import restore
 from keras_durbm.restore import main
-from keras_durbm.routing import classify
-from keras_durbm.tasks import HAZE
 from tests.support.exports import trained_tiny_path
 from tfrecords_tools.photos import load_photos
 from tfrecords_tools.synthesis import add_haze
@@ -145,7 +145,7 @@ def test_evaluate_auto_counts_what_classify_answers_and_scores_routed_beside_tru
     haze = result["tasks"]["haze"]
     assert haze["n"] == len(pairs) and haze["routed_correctly"] == expected["haze"].count("haze")
     true_head = [restore(model, p.input, HAZE) for p in pairs]
-    from keras_durbm.metrics import score
+    from keras_durbm.scoring.metrics import score
 
     psnr = np.mean([score(to_uint8(r), to_uint8(p.target), HAZE)["psnr_rgb"] for r, p in zip(true_head, pairs)])
     assert haze["true_head"]["psnr_rgb"] == pytest.approx(psnr, abs=1e-6)
@@ -165,9 +165,9 @@ def test_a_classifier_of_earlier_statistics_loads_its_heads_and_asks_for_a_new_o
     import dataclasses
     import zipfile
 
-    from keras_durbm.model_config import CLASSIFIER_STATISTICS, model_preset
+    from keras_durbm.config.experiment import build_config
+    from keras_durbm.config.model import CLASSIFIER_STATISTICS, model_preset
     from keras_durbm.models import build_durbm, load_durbm, save_durbm
-    from keras_durbm.training.config import build_config
 
     saved = tmp_path / "saved.keras"
     save_durbm(build_durbm(dataclasses.replace(model_preset("tiny", topology="R>H", classifier=True),

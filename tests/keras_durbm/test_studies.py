@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from keras_durbm import study as study_cli
-from keras_durbm.model_config import model_preset
+from keras_durbm.config.experiment import build_config
+from keras_durbm.config.model import model_preset
+from keras_durbm.config.topology import TABLE2_DESIGNS
 from keras_durbm.models import build_durbm, save_durbm
 from keras_durbm.studies.definitions import ABLATION_ROWS, FEATURE_LAYERS, STUDIES, four_task_designs
 from keras_durbm.studies.features import channel_statistics, probe_accuracy, sample_crops, shuffled_accuracy
 from keras_durbm.studies.plan import StudySettings, parse_shard, shard_of
-from keras_durbm.topology import TABLE2_DESIGNS
-from keras_durbm.training.config import build_config
 from keras_durbm.training.strategy import make_strategy
 from keras_durbm.training.trainer import Trainer
 from tests.support.numpy_reference import total_variation as reference_tv
@@ -82,7 +82,7 @@ def test_the_probe_finds_separable_classes_and_not_shuffled_ones(rng):
 
 
 def test_test_crops_tile_the_inputs_in_reading_order(rng):
-    from keras_durbm.image_pairs import Pair
+    from keras_durbm.images.pairs import Pair
 
     image = rng.random((20, 26, 3)).astype(np.float32)
     crops = sample_crops([Pair(image, image)], 8, 100)
@@ -217,7 +217,7 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys, case, message):
             str(tmp_path / "data")], "model": ["features", "--model", str(tmp_path / "rh.keras")],
             "model-elsewhere": ["ablation", "--model", str(tmp_path / "rh.keras")]}[case]
     if case == "data":
-        from keras_durbm.tasks import HAZE, RAIN
+        from keras_durbm.config.tasks import HAZE, RAIN
         from tfrecords_tools.converters import convert_synth
         from tfrecords_tools.writer import WriteConfig
 

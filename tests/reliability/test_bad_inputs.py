@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from keras_durbm.atomic_files import temporary_name
-from keras_durbm.tasks import HAZE
+from keras_durbm.config.tasks import HAZE
 from tests.support import bad_files
 from tests.support.exports import exported_dir, trained_tiny_path
 from tests.support.processes import run_python

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from keras_durbm.model_file import read_model_config
+from keras_durbm.config.model_file import read_model_config
 from tests.support import bad_files
 from tests.support.tiny_models import reuse_loaded_tiny_model, tiny_model_path
 
-MEMBER_LIMIT, WEIGHTS_LIMIT = 2**20, 512 * 2**20  # keras_durbm.model_file's caps: config 1 MiB, weights 512 MiB
+MEMBER_LIMIT, WEIGHTS_LIMIT = 2**20, 512 * 2**20  # keras_durbm.config.model_file's caps: config 1 MiB, weights 512 MiB
 
 # --- .keras zip bombs: member sizes come from the zip's directory, before anything is inflated ----------------
 
@@ -58,8 +58,8 @@ def _no_member_is_read(monkeypatch) -> None:
                                                  ("model.weights.h5", WEIGHTS_LIMIT + 1, WEIGHTS_LIMIT)])
 def test_a_member_declared_too_large_is_refused_unread(tmp_path, monkeypatch, member, size, limit):
     """The bound: no member above 1 MiB (weights: 512 MiB) is inflated; the check reads only the directory."""
-    from keras_durbm import model_file
-    from keras_durbm.model_file import check_archive
+    from keras_durbm.config import model_file
+    from keras_durbm.config.model_file import check_archive
 
     assert (model_file.MEMBER_LIMIT, model_file.WEIGHTS_LIMIT) == (MEMBER_LIMIT, WEIGHTS_LIMIT)
     bomb = str(tmp_path / "bomb.keras")
@@ -88,7 +88,7 @@ def test_restore_refuses_a_zip_bomb_model_before_tensorflow_work(tmp_path, capsy
 
 
 def test_a_genuine_model_passes_the_member_check():
-    from keras_durbm.model_file import check_archive
+    from keras_durbm.config.model_file import check_archive
 
     check_archive(tiny_model_path())
     assert read_model_config(tiny_model_path()).topology == "R>B>H"
@@ -185,7 +185,7 @@ def cmyk_profile() -> bytes:
 
 
 def test_a_cmyk_jpeg_is_converted_through_its_profile_and_tagged_srgb(tmp_path):
-    from keras_durbm.image_io import read_image, write_image
+    from keras_durbm.images.io import read_image, write_image
 
     icc = cmyk_profile()
     cmyk = np.zeros((8, 8, 4), np.uint8)
@@ -209,7 +209,7 @@ def test_a_cmyk_jpeg_is_converted_through_its_profile_and_tagged_srgb(tmp_path):
 def test_a_16_bit_png_keeps_its_profile(tmp_path):
     import tensorflow as tf
 
-    from keras_durbm.image_io import read_image, write_image
+    from keras_durbm.images.io import read_image, write_image
 
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # any profile but sRGB's
     profile = profile[:16] + b"RGB " + profile[20:]  # ... described as an RGB one
@@ -246,7 +246,7 @@ def test_validation_runners_raise_no_retracing_warning():
     """Validation during training traces one runner per head, each once; TensorFlow counts the closures of one
     definition together and warned "5 out of the last 6 calls ... triggered tf.function retracing"."""
     from keras_durbm.cli import quiet_tensorflow
-    from keras_durbm.inference import cached_runner
+    from keras_durbm.restoration.tiling import cached_runner
 
     quiet_tensorflow()
     records: list[logging.LogRecord] = []

@@ -23,8 +23,8 @@ from PIL import Image
 
 from export import signature_names as sig
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_io import probe_image
-from keras_durbm.pixels import encode_png
+from keras_durbm.images.io import probe_image
+from keras_durbm.images.pixels import encode_png
 from serving import client as serving_client
 from serving.errors import ServingError
 from serving.standin import StandIn

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from export import signature_names as sig
-from keras_durbm.pixels import encode_png
+from keras_durbm.images.pixels import encode_png
 from serving import client as serving_client
 from serving.errors import ServingError
 from serving.standin import StandIn

@@ -99,7 +99,7 @@ def test_oversized_images_are_refused_clearly(standin, head, inputs, tmp_path, c
     code = serving_client.main(["--grpc", standin.grpc_target, "--model", head, *inputs, "--max-pixels", "1500",
                                 "-o", str(tmp_path / "o"), "--no-progress"])
     captured = capsys.readouterr()
-    # refused from the file's header (keras_durbm.image_io's limit, which --max-pixels sets)
+    # refused from the file's header (keras_durbm.images.io's limit, which --max-pixels sets)
     assert code == 1 and "53x37 = 1,961 pixels, over the limit of 1,500" in captured.err
     assert "--max-pixels" in captured.err
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["small.jpg"]  # the 31x40 one fits and was restored

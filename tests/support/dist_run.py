@@ -25,7 +25,7 @@ STEPS = 4
 
 
 def experiment(strategy: str, logical_devices: int = 0):
-    from keras_durbm.training.config import build_config
+    from keras_durbm.config.experiment import build_config
 
     return build_config("smoke", assignments=[
         "model.topology=R>B", "data.pattern=BBR", "data.batch_size=4", "data.crop=16",

@@ -55,7 +55,7 @@ def _train_tiny(folder: str) -> None:
     import keras
     import tensorflow as tf
 
-    from keras_durbm.model_config import model_preset
+    from keras_durbm.config.model import model_preset
     from keras_durbm.models import build_durbm, save_durbm
     from keras_durbm.training.optimizer import FusedAdam
     from tfrecords_tools.photos import load_photos

@@ -15,7 +15,7 @@ def tiny_model_path() -> str:
     """`model.keras` of a tiny `R>B>H` network with fixed random weights, in a temporary folder."""
     import keras
 
-    from keras_durbm.model_config import model_preset
+    from keras_durbm.config.model import model_preset
     from keras_durbm.models import build_durbm, save_durbm
 
     folder = tempfile.mkdtemp(prefix="durbm-tiny-")

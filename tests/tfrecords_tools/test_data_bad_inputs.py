@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_durbm.tasks import HAZE
+from keras_durbm.config.tasks import HAZE
 from tfrecords_tools import convert, pipeline
 from tfrecords_tools.manifest import load_manifest, shard_files
 

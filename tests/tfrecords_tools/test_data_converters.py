@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pytest
 
+from keras_durbm.config.tasks import HAZE, JPEG, MOTION_BLUR, RAIN, get_task
 from keras_durbm.errors import BadImageError
-from keras_durbm.pixels import to_float, to_uint8
-from keras_durbm.tasks import HAZE, JPEG, MOTION_BLUR, RAIN, get_task
+from keras_durbm.images.pixels import to_float, to_uint8
 from tfrecords_tools import convert
 from tfrecords_tools.converters import (
     convert_didmdn,

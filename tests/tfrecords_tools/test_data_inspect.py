@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from keras_durbm.tasks import RAIN
+from keras_durbm.config.tasks import RAIN
 from tfrecords_tools import inspect_shards, inspection
 from tfrecords_tools.converters import convert_pairs, convert_reside_sots
 from tfrecords_tools.writer import WriteConfig

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_durbm.tasks import HAZE, MOTION_BLUR, RAIN, get_task
+from keras_durbm.config.tasks import HAZE, MOTION_BLUR, RAIN, get_task
 from tfrecords_tools import pipeline
 from tfrecords_tools.converters import convert_pairs
 from tfrecords_tools.manifest import files_by_task, shard_files
@@ -256,7 +256,7 @@ def test_mirrored_strategy_replicas_train_the_same_task_each_step(data):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from tfrecords_tools import pipeline
-        from keras_durbm.tasks import HAZE, MOTION_BLUR, RAIN
+        from keras_durbm.config.tasks import HAZE, MOTION_BLUR, RAIN
         from tfrecords_tools.manifest import files_by_task
         fbt = files_by_task({out!r}, "train", tasks=[MOTION_BLUR, HAZE, RAIN])
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_durbm.tasks import HAZE, get_task, task_names
+from keras_durbm.config.tasks import HAZE, get_task, task_names
 from tfrecords_tools.synthesis import SYNTHESIZERS, resolve_params
 from tfrecords_tools.synthesis.haze import add_haze, random_depth
 from tfrecords_tools.synthesis.jpeg import add_jpeg, jpeg_bytes, pick_quality

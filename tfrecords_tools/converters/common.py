@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from keras_durbm import image_io
+from keras_durbm.config.tasks import Task
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_io import list_images
-from keras_durbm.image_pairs import Pair, check_same_size
-from keras_durbm.pixels import center_crop, resize_half
-from keras_durbm.tasks import Task
+from keras_durbm.images import io as image_io
+from keras_durbm.images.io import list_images
+from keras_durbm.images.pairs import Pair, check_same_size
+from keras_durbm.images.pixels import center_crop, resize_half
 from tfrecords_tools.errors import LayoutError
 from tfrecords_tools.manifest import Group
 from tfrecords_tools.writer import ExampleSpec, WriteConfig

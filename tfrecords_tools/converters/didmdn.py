@@ -12,11 +12,11 @@ import dataclasses
 import glob
 import os
 
-from keras_durbm.config_tree import option
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import RAIN
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_io import list_images
-from keras_durbm.image_pairs import Pair
-from keras_durbm.tasks import RAIN
+from keras_durbm.images.io import list_images
+from keras_durbm.images.pairs import Pair
 from tfrecords_tools.converters.common import Converter, describe_folder, probe_rgb8, read_source, require_dir
 from tfrecords_tools.errors import LayoutError
 from tfrecords_tools.manifest import Group

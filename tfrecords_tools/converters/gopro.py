@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from keras_durbm.config_tree import option
-from keras_durbm.tasks import MOTION_BLUR
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import MOTION_BLUR
 from tfrecords_tools.converters.common import (
     Converter,
     describe_folder,

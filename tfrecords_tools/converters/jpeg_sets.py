@@ -7,8 +7,8 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-from keras_durbm.config_tree import option
-from keras_durbm.tasks import JPEG
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import JPEG
 from tfrecords_tools.converters.common import Converter, clean_image_examples, require_images
 from tfrecords_tools.manifest import Group
 from tfrecords_tools.synthesis.jpeg import TEST_QUALITY, TRAIN_QUALITIES, jpeg_roundtrip_u8

@@ -6,8 +6,8 @@ import dataclasses
 import logging
 import os
 
-from keras_durbm.config_tree import option
-from keras_durbm.tasks import Task
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import Task
 from tfrecords_tools.converters.common import Converter, paired_files, require_dir, require_images, stem_index
 from tfrecords_tools.manifest import Group
 from tfrecords_tools.writer import WriteConfig, write_dataset

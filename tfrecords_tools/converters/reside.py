@@ -10,8 +10,8 @@ import os
 import re
 from typing import Any
 
-from keras_durbm.config_tree import option
-from keras_durbm.tasks import HAZE
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import HAZE
 from tfrecords_tools.converters.common import (
     Converter,
     describe_folder,

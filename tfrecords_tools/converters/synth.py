@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from keras_durbm.config_tree import option
+from keras_durbm.config.engine import option
+from keras_durbm.config.tasks import Task
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_pairs import Pair
-from keras_durbm.pixels import to_float, to_uint8
+from keras_durbm.images.pairs import Pair
+from keras_durbm.images.pixels import to_float, to_uint8
 from keras_durbm.seeding import derive_seed
-from keras_durbm.tasks import Task
 from tfrecords_tools.converters.common import Converter, clean_image_examples, require_images
 from tfrecords_tools.manifest import Group
 from tfrecords_tools.synthesis import get_synthesizer, resolve_params
@@ -72,7 +72,7 @@ def convert_synth(clean_images_or_dir: CleanImages, out_dir: str | os.PathLike, 
     Args:
         clean_images_or_dir: a folder of clean photographs, a `{name: uint8 (H, W, 3)}` mapping, or a
             sequence of such arrays (named `image_0000`, ...).
-        task: the task whose degradation is synthesised (`keras_durbm.tasks`).
+        task: the task whose degradation is synthesised (`keras_durbm.config.tasks`).
         seed: conversion seed; variants: degraded copies per clean image (different seeds).
         params: synthesizer parameters overriding the defaults (`synthesis.resolve_params`).
         write: how the shards are written (`writer.WriteConfig`).

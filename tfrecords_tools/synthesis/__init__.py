@@ -9,13 +9,13 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from keras_durbm.tasks import Task
+from keras_durbm.config.tasks import Task
 from tfrecords_tools.synthesis.haze import add_haze
 from tfrecords_tools.synthesis.jpeg import add_jpeg
 from tfrecords_tools.synthesis.motion_blur import add_motion_blur
 from tfrecords_tools.synthesis.rain import add_rain
 
-#: Task name (keras_durbm.tasks) -> synthesizer `f(image, seed, **params) -> image`.
+#: Task name (keras_durbm.config.tasks) -> synthesizer `f(image, seed, **params) -> image`.
 SYNTHESIZERS: dict[str, Callable[..., Any]] = {
     "motion_blur": add_motion_blur,
     "haze": add_haze,

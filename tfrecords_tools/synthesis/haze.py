@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from keras_durbm.pixels import check_float_rgb
+from keras_durbm.images.pixels import check_float_rgb
 from tfrecords_tools.synthesis._common import Range, sample
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from keras_durbm.pixels import check_float_rgb, to_float, to_uint8
+from keras_durbm.images.pixels import check_float_rgb, to_float, to_uint8
 
 #: Training qualities of the authors' JPEG converter; the test set (LIVE1) uses 10.
 TRAIN_QUALITIES = (10, 20, 30, 40)

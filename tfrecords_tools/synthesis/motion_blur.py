@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_durbm.pixels import check_float_rgb
+from keras_durbm.images.pixels import check_float_rgb
 from tfrecords_tools.synthesis._common import Range, sample
 from tfrecords_tools.synthesis.kernels import convolve_same, odd_size_for, rasterize_path
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_durbm.pixels import check_float_rgb
+from keras_durbm.images.pixels import check_float_rgb
 from tfrecords_tools.synthesis._common import Range, sample, sample_int
 from tfrecords_tools.synthesis.kernels import convolve_same, line_points, odd_size_for, rasterize_path
 

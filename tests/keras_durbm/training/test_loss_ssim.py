@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from skimage.metrics import structural_similarity
 
-from keras_durbm.losses import L1_WEIGHT, SSIM_WEIGHT, restoration_loss, ssim
+from keras_durbm.training.losses import L1_WEIGHT, SSIM_WEIGHT, restoration_loss, ssim
 
 
 def skimage_ssim(a: np.ndarray, b: np.ndarray) -> float:

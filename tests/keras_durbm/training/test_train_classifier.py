@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from keras_durbm.inference import restore
+from keras_durbm.config.experiment import build_config
+from keras_durbm.config.tasks import get_task
 from keras_durbm.models import load_durbm
-from keras_durbm.tasks import get_task
+from keras_durbm.restoration.tiling import restore
 from keras_durbm.train import main
-from keras_durbm.training.config import build_config
 from tests.support.tiny_models import tiny_model_path
 
 TINY_DEMO = ["--no-progress", "--set", "data.demo.train_photos=[astronaut, camera]", "--set",

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_durbm.image_pairs import Pair
+from keras_durbm.config.tasks import get_task
+from keras_durbm.images.pairs import Pair
 from keras_durbm.models import load_durbm
-from keras_durbm.tasks import get_task
 from keras_durbm.train import main
 from keras_durbm.training.validation import before_after_rows
 

@@ -3,7 +3,7 @@ the early steps (tracing left out), and the demo's one-thread-per-op setting rea
 
 import pytest
 
-from keras_durbm.training.config import RuntimeConfig, build_config
+from keras_durbm.config.experiment import RuntimeConfig, build_config
 from keras_durbm.training.loop import step_budget
 from keras_durbm.training.progress import RemainingTime, format_duration
 from tests.support.processes import run_python
@@ -42,7 +42,7 @@ def test_intra_op_threads_reaches_tensorflow_before_it_starts():
     with pytest.raises(ValueError, match="runtime.intra_op_threads must be >= 0"):
         RuntimeConfig(intra_op_threads=-1)
     done = run_python(["-c", "import tensorflow as tf\n"
-                       "from keras_durbm.training.config import RuntimeConfig\n"
+                       "from keras_durbm.config.experiment import RuntimeConfig\n"
                        "from keras_durbm.training.strategy import make_strategy\n"
                        "make_strategy(RuntimeConfig(intra_op_threads=1))\n"
                        "print('threads', tf.config.threading.get_intra_op_parallelism_threads())"], timeout=300)

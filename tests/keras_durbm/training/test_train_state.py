@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_durbm.config.experiment import ScheduleConfig, build_config
 from keras_durbm.models import head_model
 from keras_durbm.training.checkpoints import RunCheckpoint
-from keras_durbm.training.config import ScheduleConfig, build_config
 from keras_durbm.training.data import ArrayData
 from keras_durbm.training.loop import prepare_run_dir
 from keras_durbm.training.optimizer import FusedAdam

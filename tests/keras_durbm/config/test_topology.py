@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from keras_durbm.model_config import model_preset
+from keras_durbm.config.model import model_preset
+from keras_durbm.config.tasks import Task, register_task, unregister_task
+from keras_durbm.config.topology import TABLE2_DESIGNS, parse_topology
 from keras_durbm.models import build_durbm, count_weight_layers, head_model
-from keras_durbm.tasks import Task, register_task, unregister_task
-from keras_durbm.topology import TABLE2_DESIGNS, parse_topology
 
 
 def expected_depths(text):

@@ -4,11 +4,11 @@ max steps, confidence), and `classify` against the classifier layer's own formul
 import numpy as np
 import pytest
 
-from keras_durbm import routing
-from keras_durbm.confusion import ConfusionMatrix
-from keras_durbm.inference import TilingConfig, restore
-from keras_durbm.routing import Classification, RoutingConfig, route
-from keras_durbm.tasks import get_task
+from keras_durbm.config.tasks import get_task
+from keras_durbm.restoration import routing
+from keras_durbm.restoration.routing import Classification, RoutingConfig, route
+from keras_durbm.restoration.tiling import TilingConfig, restore
+from keras_durbm.scoring.confusion import ConfusionMatrix
 
 
 def test_confusion_matrix_matches_scikit_learn(rng):
@@ -55,7 +55,7 @@ def test_routing_config_rejects_bad_values(bad):
 def classifier_model():
     import keras
 
-    from keras_durbm.model_config import model_preset
+    from keras_durbm.config.model import model_preset
     from keras_durbm.models import build_durbm
 
     keras.utils.set_random_seed(11)
@@ -133,8 +133,8 @@ def test_low_confidence_falls_back_or_skips(classifier_model, monkeypatch, rng):
 def test_classify_is_the_classifier_on_the_padded_image(classifier_model, rng):
     """Whole-image probabilities equal the Keras classifier on the reflect-padded image; large images
     average the non-overlapping tiles' probabilities."""
-    from keras_durbm.inference import pad_to_multiple
     from keras_durbm.models import classifier_model as classifier_of
+    from keras_durbm.restoration.tiling import pad_to_multiple
 
     sub = classifier_of(classifier_model)
     image = rng.random((30, 26, 3)).astype(np.float32)

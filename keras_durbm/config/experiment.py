@@ -13,11 +13,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from keras_durbm.config_tree import apply_overrides
-from keras_durbm.model_config import MODEL_PRESETS, SIZE_MULTIPLE, ModelConfig, min_input_size, model_preset
-from keras_durbm.model_file import read_model_config
-from keras_durbm.tasks import Task, get_task
-from keras_durbm.topology import parse_topology
+from keras_durbm.config.engine import apply_overrides
+from keras_durbm.config.model import MODEL_PRESETS, SIZE_MULTIPLE, ModelConfig, min_input_size, model_preset
+from keras_durbm.config.model_file import read_model_config
+from keras_durbm.config.tasks import Task, get_task
+from keras_durbm.config.topology import parse_topology
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

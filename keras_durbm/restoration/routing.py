@@ -20,8 +20,11 @@ import dataclasses
 
 import numpy as np
 
-from keras_durbm.config_tree import option
-from keras_durbm.inference import (
+from keras_durbm.config.engine import option
+from keras_durbm.config.model import CLASSIFIER_STATISTICS, SIZE_MULTIPLE, min_input_size
+from keras_durbm.config.tasks import CLEAN, get_task
+from keras_durbm.images.pixels import check_float_rgb
+from keras_durbm.restoration.tiling import (
     DEFAULT_TILE_ABOVE,
     Progress,
     TilingConfig,
@@ -31,9 +34,6 @@ from keras_durbm.inference import (
     restore,
     tile_starts,
 )
-from keras_durbm.model_config import CLASSIFIER_STATISTICS, SIZE_MULTIPLE, min_input_size
-from keras_durbm.pixels import check_float_rgb
-from keras_durbm.tasks import CLEAN, get_task
 
 #: Heads one image goes through with `chain` when `max_steps` is not given (the four degradations minus one).
 DEFAULT_MAX_STEPS = 3

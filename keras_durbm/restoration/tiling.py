@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from keras_durbm.config_tree import option
-from keras_durbm.model_config import SIZE_MULTIPLE, min_input_size
-from keras_durbm.pixels import check_float_rgb
-from keras_durbm.tasks import Task
+from keras_durbm.config.engine import option
+from keras_durbm.config.model import SIZE_MULTIPLE, min_input_size
+from keras_durbm.config.tasks import Task
+from keras_durbm.images.pixels import check_float_rgb
 
 #: Tile overlap when none is given (capped at a quarter of the tile); bench/tiling.py shows 64 beats 32.
 DEFAULT_OVERLAP = 64

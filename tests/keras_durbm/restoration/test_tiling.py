@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from keras_durbm.inference import (
+from keras_durbm.config.model import min_input_size
+from keras_durbm.config.tasks import get_task
+from keras_durbm.models import head_model
+from keras_durbm.restoration.tiling import (
     auto_tile,
     axis_weights,
     pad_to_multiple,
@@ -12,9 +15,6 @@ from keras_durbm.inference import (
     tile_starts,
     tile_window,
 )
-from keras_durbm.model_config import min_input_size
-from keras_durbm.models import head_model
-from keras_durbm.tasks import get_task
 from tests.support.tiny_models import tiny_model
 
 

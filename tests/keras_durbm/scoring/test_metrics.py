@@ -7,9 +7,9 @@ import pytest
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from keras_durbm import metrics
-from keras_durbm.pixels import to_uint8
-from keras_durbm.tasks import get_task
+from keras_durbm.config.tasks import get_task
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.scoring import metrics
 
 TOL = 1e-6
 # OpenCV's published fixed-point BT.601 luma (imgproc, color_yuv: R2Y, G2Y, B2Y with yuv_shift = 14):

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from keras_durbm import metrics
-from keras_durbm.confusion import ConfusionMatrix
-from keras_durbm.image_pairs import Pair
-from keras_durbm.inference import DEFAULT_TILE_ABOVE, restore
-from keras_durbm.pixels import to_uint8
-from keras_durbm.routing import check_classifier, classify
-from keras_durbm.tasks import CLEAN, Task, get_task
+from keras_durbm.config.tasks import CLEAN, Task, get_task
+from keras_durbm.images.pairs import Pair
+from keras_durbm.images.pixels import to_uint8
+from keras_durbm.restoration.routing import check_classifier, classify
+from keras_durbm.restoration.tiling import DEFAULT_TILE_ABOVE, restore
+from keras_durbm.scoring import metrics
+from keras_durbm.scoring.confusion import ConfusionMatrix
 
 
 def evaluate_pairs(model, task: Task, pairs: Iterable[Pair], *, crop_border: int = 0, tile: int | None = None,

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 import yaml
 
-from keras_durbm.config_tree import from_dict, to_dict
-from keras_durbm.model_config import MODEL_PRESETS
-from keras_durbm.tasks import get_task
+from keras_durbm.config.engine import from_dict, to_dict
+from keras_durbm.config.experiment import EXPERIMENTS, ExperimentConfig, build_config
+from keras_durbm.config.model import MODEL_PRESETS
+from keras_durbm.config.tasks import get_task
 from keras_durbm.train import main
-from keras_durbm.training.config import EXPERIMENTS, ExperimentConfig, build_config
 
 
 def test_paper_experiment_is_the_papers_recipe():

@@ -39,7 +39,7 @@ class Task:
 _BY_LETTER: dict[str, Task] = {}
 _BY_NAME: dict[str, Task] = {}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-#: `--task auto`: the degradation classifier chooses the head (keras_durbm.routing).
+#: `--task auto`: the degradation classifier chooses the head (keras_durbm.restoration.routing).
 AUTO = "auto"
 #: The degradation classifier's class for an image without degradation (and for every training target).
 CLEAN = "clean"

@@ -1,8 +1,8 @@
-"""The network's presets and input-size rule (keras_durbm.model_config)."""
+"""The network's presets and input-size rule (keras_durbm.config.model)."""
 
 import pytest
 
-from keras_durbm.model_config import MODEL_PRESETS, min_input_size, model_preset
+from keras_durbm.config.model import MODEL_PRESETS, min_input_size, model_preset
 
 
 def test_presets_differ_only_where_intended():

@@ -27,7 +27,7 @@ def check_float_rgb(image: np.ndarray, what: str = "image", *, tolerance: float 
     image = np.asarray(image)
     if not np.issubdtype(image.dtype, np.floating):
         raise NotFloatImageError(f"{what} must be a float image in [0, 1] (RGB), got dtype {image.dtype} "
-                                 "(divide uint8 images by 255, or use keras_durbm.pixels.to_float)")
+                                 "(divide uint8 images by 255, or use keras_durbm.images.pixels.to_float)")
     if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
         raise ValueError(f"{what} must have shape (H, W, 3), got {image.shape}")
     if not np.isfinite(image).all():

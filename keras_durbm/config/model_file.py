@@ -16,8 +16,8 @@ import json
 import os
 import zipfile
 
+from keras_durbm.config.model import ModelConfig, stored_model_config
 from keras_durbm.errors import text_excerpt
-from keras_durbm.model_config import ModelConfig, stored_model_config
 
 MODEL_FILENAME = "model.keras"
 NETWORK_CLASS = "DuRBMNetwork"

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from keras_durbm.config_tree import (
+from keras_durbm.config.engine import (
     add_arguments,
     apply_overrides,
     dump_yaml,
@@ -16,7 +16,7 @@ from keras_durbm.config_tree import (
     parse_assignment,
     to_dict,
 )
-from keras_durbm.model_config import ModelConfig, model_preset
+from keras_durbm.config.model import ModelConfig, model_preset
 
 
 def test_round_trip_through_dict():

@@ -3,7 +3,7 @@
 Conventions, written once for the whole project (BasicSR-style):
 
 * Images are scored as **uint8 HWC RGB in [0, 255]**. Network outputs (float, [0, 1], unclipped) go
-  through `keras_durbm.pixels.to_uint8` first: clip to [0, 1], scale by 255, round half to even. (The authors' test code
+  through `keras_durbm.images.pixels.to_uint8` first: clip to [0, 1], scale by 255, round half to even. (The authors' test code
   truncates with `astype(np.uint8)` instead, which costs them a little PSNR; rounding is the common
   convention.) Passing float images where uint8 is expected is an error, so an image in [0, 1] can
   never be scored as if its peak were 255.
@@ -33,7 +33,7 @@ import math
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from keras_durbm.tasks import Task
+from keras_durbm.config.tasks import Task
 
 COLOURS = ("y", "rgb")
 LUMAS = ("matlab", "opencv")
@@ -46,7 +46,7 @@ _PEAK = 255.0
 def _check_uint8_rgb(image: np.ndarray, what: str) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:
-        hint = " (float images in [0, 1] must go through keras_durbm.pixels.to_uint8 first)"
+        hint = " (float images in [0, 1] must go through keras_durbm.images.pixels.to_uint8 first)"
         raise TypeError(f"{what} must be a uint8 image in [0, 255], got dtype {image.dtype}{hint}")
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"{what} must be an RGB image of shape (H, W, 3), got shape {image.shape}")

@@ -1,5 +1,5 @@
-"""The reader's conversion view (`keras_durbm.image_io.read_rgb8` / `probe_image`): modes, coercion, bit
-depths, truncation, EXIF orientation; and the pixel helpers of `keras_durbm.pixels` (lossless PNG round
+"""The reader's conversion view (`keras_durbm.images.io.read_rgb8` / `probe_image`): modes, coercion, bit
+depths, truncation, EXIF orientation; and the pixel helpers of `keras_durbm.images.pixels` (lossless PNG round
 trips, uint8/float, half-size resizing, centre crops)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_io import check_rgb8, probe_image, read_image, read_rgb8
-from keras_durbm.pixels import center_crop, decode_png, encode_png, resize_half, to_float, to_uint8
+from keras_durbm.images.io import check_rgb8, probe_image, read_image, read_rgb8
+from keras_durbm.images.pixels import center_crop, decode_png, encode_png, resize_half, to_float, to_uint8
 from tests.support import dataset_trees as trees
 
 

@@ -9,7 +9,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_io import ImageExtras, apply_orientation, read_image, write_image
+from keras_durbm.images.io import ImageExtras, apply_orientation, read_image, write_image
 
 
 def pixels(path):

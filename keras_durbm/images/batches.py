@@ -13,7 +13,7 @@ import stat
 
 from keras_durbm.atomic_files import ensure_writable_dir
 from keras_durbm.errors import UsageError
-from keras_durbm.image_io import IMAGE_EXTENSIONS, OUTPUT_FORMATS, READABLE, is_image_file
+from keras_durbm.images.io import IMAGE_EXTENSIONS, OUTPUT_FORMATS, READABLE, is_image_file
 
 #: How many skipped entries a note names before "and N more".
 _NAMED = 5

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from keras_durbm.config_tree import from_dict, replace_fields
-from keras_durbm.tasks import CLEAN
-from keras_durbm.topology import parse_topology
+from keras_durbm.config.engine import from_dict, replace_fields
+from keras_durbm.config.tasks import CLEAN
+from keras_durbm.config.topology import parse_topology
 
 BlockKernels = tuple[int, int, int]  # (k1, k2, dilation of k1) of one DuRB-M
 

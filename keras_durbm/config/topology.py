@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras_durbm.tasks import Task, get_task, known_tasks_text
+from keras_durbm.config.tasks import Task, get_task, known_tasks_text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from keras_durbm.errors import BadImageError
-from keras_durbm.image_io import DEFAULT_MAX_PIXELS, list_images, read_image
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS, list_images, read_image
 
 _NUMBERED = re.compile(r"^(?P<base>.+)_\d+$")
 
