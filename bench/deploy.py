@@ -135,9 +135,9 @@ def conv_limits(channels: int, sizes: list[int], threads: int, runs: int, folder
     import tensorflow as tf
 
     from export import signature_names as sig
-    from export import tflite
-    from export.litert_runtime import LiteRunner
+    from export import tflite_export
     from export.parity import median_latency_ms
+    from export.tflite_runtime import LiteRunner
     from keras_durbm.models.precision import BF16_POLICY
 
     def conv_model(policy=None):
@@ -164,7 +164,7 @@ def conv_limits(channels: int, sizes: list[int], threads: int, runs: int, folder
     for variant in ("fp32", "int8"):
         path = os.path.join(folder, f"conv_{variant}.tflite")
         with open(path, "wb") as handle:
-            handle.write(tflite.convert(source, variant, calibration))
+            handle.write(tflite_export.convert(source, variant, calibration))
         lite[variant] = LiteRunner(path, num_threads=threads)
     keras_runs = {"keras_fp32": fp32}
     if bf16:
@@ -199,6 +199,8 @@ def measure(args) -> dict:
     import tensorflow as tf
 
     from export import bundle
+    from export.artifacts import runners
+    from export.options import ExportConfig
     from export.parity import median_latency_ms
     from keras_durbm.config.model import min_input_size
     from keras_durbm.models import head_model
@@ -214,11 +216,11 @@ def measure(args) -> dict:
               "runs": args.runs, "notes": [], "limits": {}, "limit_channels": max(model.config.channels, MIN_LIMIT_CHANNELS), "rows": []}
     # ONNX Runtime static int8 (QDQ, export/onnx_quantize.py), written by the export where it has the option
     onnx = "onnx" in args.formats.split(",")
-    onnx_int8 = onnx and "onnx_int8" in {field.name for field in dataclasses.fields(bundle.ExportConfig)}
+    onnx_int8 = onnx and "onnx_int8" in {field.name for field in dataclasses.fields(ExportConfig)}
     if onnx and not onnx_int8:
         result["notes"].append("onnx int8 skipped: this export has no onnx_int8 option (export/onnx_quantize.py)")
     with tempfile.TemporaryDirectory(prefix="deploy-bench-") as folder:
-        options = bundle.ExportConfig(
+        options = ExportConfig(
             formats=tuple(args.formats.split(",")), tflite_variants=tuple(args.tflite_variants.split(",")),
             heads=tuple(heads), auto=False, parity=False, bf16=bf16, threads=args.threads,
             calibration=write_calibration_photos(os.path.join(folder, "calibration")),
@@ -227,7 +229,7 @@ def measure(args) -> dict:
             **({"onnx_int8": True} if onnx_int8 else {}))
         root = os.path.join(folder, "export")
         bundle.export_bundle(model, root, options, progress=False)
-        artifacts = bundle.runners(model, root, heads, options)
+        artifacts = runners(model, root, heads, options)
         if not bf16:
             result["notes"].append("keras/savedmodel bf16 not measured: this CPU has no AVX512_BF16 or AMX")
         result["limits"] = conv_limits(result["limit_channels"], args.size, args.threads, max(args.runs, 5), folder,

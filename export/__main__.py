@@ -4,7 +4,7 @@
 
 M is a `.keras` file or a training run folder. DIR must not exist (or pass --overwrite), and must not
 be, contain or lie inside M's folder; it is written through a temporary folder beside it and renamed at
-the end (temporaries left by an interrupted export are removed first). See export/bundle.py for the
+the end (temporaries left by an interrupted export are removed first). See export/layout.py for the
 layout and docs/export.md for each format's contract.
 
 Exit status: 0 on success; 2 on bad input (model, head, output folder, options), with nothing written.
@@ -17,7 +17,8 @@ import os
 import shlex
 import sys
 
-from export.bundle import ExportConfig, check_output_dir, export_bundle, resolve_heads, routes
+from export.bundle import check_output_dir, export_bundle, resolve_heads
+from export.options import ExportConfig, routes
 from export.parity import format_table
 from keras_durbm.cli import EXIT_OK, fail, quiet_tensorflow
 from keras_durbm.config.engine import add_arguments, apply_overrides, from_arguments

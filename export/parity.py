@@ -5,7 +5,8 @@ format's contract says) and is compared with the Keras head restoring them throu
 `keras_durbm.restoration.tiling`. PSNR here is computed on float outputs clipped to [0, 1] with peak 1
 (not the uint8 protocol of `keras_durbm.scoring.metrics`, which would hide differences below half a grey
 level); the worst image counts. Latency is the median of several runs at a fixed size after one
-warm-up run, on this machine.
+warm-up run, on this machine. `measure` does it for every artifact of an export (`export.artifacts`);
+the degradation classifier's files are compared on probabilities (and the class they pick) instead.
 """
 
 from __future__ import annotations
@@ -18,9 +19,32 @@ from collections.abc import Callable
 
 import numpy as np
 
+from export.calibration import PARITY_PHOTOS
+from export.options import ExportConfig, routes
+from export.signature_names import AUTO_MODEL, CLASSIFIER_MODEL
 from keras_durbm.atomic_files import write_json_atomic
+from keras_durbm.config.model import min_input_size
+from keras_durbm.config.tasks import get_task
+from keras_durbm.restoration.routing import classify, route
+from keras_durbm.restoration.tiling import TilingConfig, head_runner, restore_with
+from tfrecords_tools.photos import load_photos
 
 Restorer = Callable[[np.ndarray], np.ndarray]  # float32 (H, W, 3) → (H, W, 3), unclipped
+
+
+@dataclasses.dataclass
+class Artifact:
+    """One exported model ready to run (`export.artifacts`): any-size restore for parity, batch call for latency."""
+
+    format: str
+    variant: str
+    head: str
+    path: str
+    restore: Restorer
+    batch_run: Callable[[np.ndarray], object]
+    xnnpack: dict | None = None
+    note: str = ""
+    note_of: Callable[[np.ndarray], str] | None = None  # a note read from the latency run's input
 
 
 @dataclasses.dataclass
@@ -111,3 +135,46 @@ def directory_size(path: str) -> int:
 def write_report(path: str, report: dict) -> None:
     """Writes the report as JSON (rows as dicts; an infinite PSNR is already None)."""
     write_json_atomic(path, {**report, "rows": [dataclasses.asdict(r) for r in report["rows"]]})
+
+
+def keras_probabilities(model, image: np.ndarray) -> np.ndarray:
+    """The Keras classifier's probabilities of one whole image, in `model.classes` order."""
+    return np.asarray(list(classify(model, image, tile_above=None).probabilities.values()), np.float32)
+
+
+def measure(model, root: str, artifacts: list[Artifact], heads: list[str], options: ExportConfig) -> dict:
+    """The report's parity photographs and a row per artifact of the export in `root`, compared with the
+    Keras model on the photographs and timed at `options.latency_size`."""
+    photos = load_photos(PARITY_PHOTOS, options.parity_max_side)
+    images = [p.astype(np.float32) / np.float32(255.0) for _, p in photos]
+    latency_batch = np.random.default_rng(0).random((1, options.latency_size, options.latency_size, 3),
+                                                     dtype=np.float32)
+    min_size = min_input_size(model.config)
+    references = {h: [restore_with(head_runner(model, get_task(h)), x, min_size=min_size) for x in images]
+                  for h in heads}
+    if routes(model, options):
+        references[AUTO_MODEL] = [route(model, x, tiling=TilingConfig(tile_above=0)).image for x in images]
+        references[CLASSIFIER_MODEL] = [keras_probabilities(model, x) for x in images]
+    rows = []
+    for art in artifacts:
+        note = art.note
+        if art.head == CLASSIFIER_MODEL:
+            found = [np.asarray(art.restore(x)) for x in images]
+            diff = max(float(np.max(np.abs(f - r))) for f, r in zip(found, references[art.head], strict=True))
+            same = sum(int(np.argmax(f) == np.argmax(r)) for f, r in zip(found, references[art.head], strict=True))
+            psnr, compares = math.inf, "probabilities"
+            note = f"same class as Keras on {same}/{len(images)}" + (f"; {note}" if note else "")
+        else:
+            diff, psnr = compare(art.restore, images, references[art.head])
+            compares = "image"
+        if art.note_of is not None:
+            note = "; ".join(filter(None, [note, art.note_of(latency_batch)]))
+        rows.append(ParityRow(
+            format=art.format, variant=art.variant, head=art.head,
+            path=os.path.relpath(art.path, root) if art.path else "",
+            size_bytes=directory_size(art.path) if art.path else 0,
+            max_abs_diff=diff, psnr_db=None if math.isinf(psnr) else psnr,
+            latency_ms=median_latency_ms(art.batch_run, latency_batch, options.latency_runs),
+            xnnpack=art.xnnpack, note=note, compares=compares))
+    return {"parity_images": [{"name": n, "height": p.shape[0], "width": p.shape[1]} for n, p in photos],
+            "rows": rows}

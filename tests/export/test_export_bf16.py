@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from export.bundle import BF16_SERVING
+from export.layout import BF16_SERVING
 from keras_durbm.models.precision import cpu_bf16_flags
 
 

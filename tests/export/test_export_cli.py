@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import yaml
 
-from export import bundle
+from export import bundle, layout
 from export.__main__ import main
 from export.parity import ParityRow, compare, float_psnr, format_table
-from export.tflite import VARIANTS
+from export.tflite_export import VARIANTS
 from keras_durbm.config.engine import to_dict
 from keras_durbm.config.model import model_preset
 from keras_durbm.models.precision import cpu_bf16_flags
@@ -34,7 +34,7 @@ def test_report_has_a_row_per_format_and_head_with_numbers(report, export_dir, t
                 assert row["max_abs_diff"] < 0.1 and (row["psnr_db"] is None or row["psnr_db"] > 30)
     assert report["latency_size"] == 32 and report["command"].startswith("python -m export --model ")
     assert [p["name"] for p in report["parity_images"]] == ["coffee", "chelsea", "motorcycle"]
-    with open(os.path.join(export_dir, bundle.CONFIG_FILE), encoding="utf-8") as handle:
+    with open(os.path.join(export_dir, layout.CONFIG_FILE), encoding="utf-8") as handle:
         assert yaml.safe_load(handle) == yaml.safe_load(yaml.safe_dump(to_dict(trained_model.config)))
     assert leftovers(export_dir) == [] and leftovers(os.path.dirname(export_dir)) == []
 

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from export import calibration, lite_graph, tflite
-from export.litert_runtime import LiteRunner, delegate_summary
+from export import calibration, tflite_export, tflite_graph
 from export.parity import float_psnr
+from export.tflite_runtime import LiteRunner, delegate_summary
 from keras_durbm.config.model import min_input_size
 from keras_durbm.config.tasks import get_task
 from keras_durbm.restoration.tiling import head_runner, pad_to_multiple, restore_with
@@ -39,7 +39,7 @@ def tflite_path(export_dir, head, variant):
     return os.path.join(export_dir, "tflite", head, f"{variant}.tflite")
 
 
-@pytest.mark.parametrize("variant", tflite.VARIANTS)
+@pytest.mark.parametrize("variant", tflite_export.VARIANTS)
 def test_variant_matches_keras_within_its_measured_tolerance(variant, export_dir, report, tflite_rows,
                                                              trained_model, parity_images):
     max_diff, min_psnr = TOLERANCES[variant]
@@ -69,15 +69,15 @@ def test_fp32_takes_any_aligned_size_and_batch(export_dir, report, trained_model
 
 def test_no_variant_has_mirror_pad_or_pow_and_the_dilated_convs_are_single_ops(export_dir, report):
     for head in report["heads"]:
-        for variant in tflite.VARIANTS:
+        for variant in tflite_export.VARIANTS:
             with open(tflite_path(export_dir, head, variant), "rb") as handle:
-                ops = tflite.op_names(handle.read())
+                ops = tflite_export.op_names(handle.read())
             assert not ops & {"MIRROR_PAD", "POW", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"}, (variant, ops)
             assert "CONV_2D" in ops
 
 
 def test_every_variant_full_int8_included_runs_whole_under_xnnpack(tflite_rows, export_dir, report):
-    assert {variant for variant, _ in tflite_rows} == set(tflite.VARIANTS)
+    assert {variant for variant, _ in tflite_rows} == set(tflite_export.VARIANTS)
     for (variant, _head), row in tflite_rows.items():
         assert row["xnnpack"] == WHOLE, (variant, row["xnnpack"])
     for head in report["heads"]:  # the int8 file itself, prepared here, at another size
@@ -85,7 +85,7 @@ def test_every_variant_full_int8_included_runs_whole_under_xnnpack(tflite_rows, 
         runner(np.zeros((1, 24, 40, 3), np.float32))
         assert delegate_summary(runner) == WHOLE
         with open(tflite_path(export_dir, head, "int8"), "rb") as handle:
-            assert not tflite.op_names(handle.read()) & {"ABS", "SQUARED_DIFFERENCE", "POW"}
+            assert not tflite_export.op_names(handle.read()) & {"ABS", "SQUARED_DIFFERENCE", "POW"}
     head = report["heads"][0]
     runner = LiteRunner(tflite_path(export_dir, head, "fp32"))
     runner(np.zeros((1, 16, 16, 3), np.float32))
@@ -101,7 +101,7 @@ def test_dilated_convolutions_keep_the_numbers_and_drop_space_to_batch(rng):
     conv.build((None, None, None, 4))
     spec = tf.TensorSpec([None, None, None, 4], tf.float32)
     plain = tf.function(lambda x: conv(x)).get_concrete_function(spec)
-    with lite_graph.xnnpack_friendly_tracing():
+    with tflite_graph.xnnpack_friendly_tracing():
         direct = tf.function(lambda x: conv(x)).get_concrete_function(spec)
     assert "SpaceToBatchND" in {op.type for op in plain.graph.get_operations()}
     ops = {op.type for op in direct.graph.get_operations()}
@@ -115,11 +115,11 @@ def test_wide_concatenations_become_trees_of_at_most_five_inputs(rng):
 
     original = tf.concat
     spec = tf.TensorSpec([None, None, None, 3], tf.float32)
-    with lite_graph.xnnpack_friendly_tracing():
+    with tflite_graph.xnnpack_friendly_tracing():
         narrow = tf.function(lambda x: reflect_pad_axis(x, 6, axis=1)).get_concrete_function(spec)
     assert tf.concat is original  # the rewrite ends with the context
     widths = [len(op.inputs) - 1 for op in narrow.graph.get_operations() if op.type == "ConcatV2"]
-    assert widths and max(widths) <= lite_graph.MAX_CONCAT_INPUTS and sum(widths) - len(widths) + 1 == 13
+    assert widths and max(widths) <= tflite_graph.MAX_CONCAT_INPUTS and sum(widths) - len(widths) + 1 == 13
     x = rng.random((1, 9, 4, 3)).astype(np.float32)
     np.testing.assert_array_equal(narrow(tf.constant(x)).numpy(), np.pad(x, [(0, 0), (6, 6), (0, 0), (0, 0)], "reflect"))
 

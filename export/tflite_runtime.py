@@ -1,6 +1,6 @@
 """Running the TFLite models with LiteRT (`ai_edge_litert`), and what XNNPACK runs of them.
 
-Imports no TensorFlow, so `python -m export.litert_runtime MODEL H W` can probe a model in a fresh
+Imports no TensorFlow, so `python -m export.tflite_runtime MODEL H W` can probe a model in a fresh
 process: XNNPACK has been seen to abort the whole process ("double free") on some int8 graphs rather
 than raise, so the export probes each model in a child process before running it in its own.
 """
@@ -86,7 +86,7 @@ def probe(path: str, height: int, width: int, *, num_threads: int | None = None)
 
     Returns `{"ok": True, "partitions": n, "undelegated_ops": {...}}` or `{"ok": False, "error": text}`.
     """
-    command = [sys.executable, "-m", "export.litert_runtime", path, str(height), str(width),
+    command = [sys.executable, "-m", "export.tflite_runtime", path, str(height), str(width),
                str(num_threads or os.cpu_count())]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}

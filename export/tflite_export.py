@@ -1,7 +1,7 @@
 """TFLite conversion of one head: float32, float16 weights, dynamic-range int8, full int8.
 
 Converted with `TFLiteConverter.from_saved_model` from the aligned-size SavedModel of
-`export.lite_graph` (`from_concrete_functions` with a Keras model silently yields a model that outputs
+`export.tflite_graph` (`from_concrete_functions` with a Keras model silently yields a model that outputs
 NaN on this stack). H and W stay dynamic; inputs and outputs stay float32 in every variant, so one
 runner serves all four. Full int8 is calibrated on real images (`export.calibration`).
 
