@@ -3,8 +3,9 @@ pyproject.toml) and the imports between their modules (read from the code with g
 
     python docs/architecture_diagram.py [--out docs/architecture.png]
 
-Each box is one module group of the contract, top to bottom as the contract lists them; an arrow means
-"some module of A imports some module of B". Arrows only ever point down: `lint-imports` checks that.
+Each box is one entry of the contract (a package, or a command module), top to bottom as the contract
+lists them, with the modules a package holds written under its name; an arrow means "some module of A
+imports some module of B". Arrows only ever point down: `lint-imports` checks that.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDS = {  # first module of a contract line -> the band it opens (labels of the picture)
-    "serving": "deploy", "keras_durbm.train": "jobs", "tfrecords_tools": "data", "keras_durbm.scoring.evaluation": "model",
-    "keras_durbm.images.batches": "foundation",
+    "serving": "deploy", "keras_durbm.train": "jobs", "tfrecords_tools": "data", "keras_durbm.scoring": "model",
+    "keras_durbm.config": "foundation",
 }
 COLOURS = {"deploy": "#f4cccc", "jobs": "#fce5cd", "data": "#d9ead3", "model": "#cfe2f3", "foundation": "#eeeeee"}
 
@@ -32,10 +33,26 @@ def contract_layers() -> list[list[str]]:
     return [[m.strip() for m in line.replace(":", "|").split("|")] for line in layers]
 
 
-def module_edges(layers: list[list[str]]) -> set[tuple[str, str]]:
+def import_graph():
     import grimp
 
-    graph = grimp.build_graph("keras_durbm", "tfrecords_tools", "export", "serving")
+    return grimp.build_graph("keras_durbm", "tfrecords_tools", "export", "serving")
+
+
+def contents(graph, package: str) -> str:
+    """The modules and subpackages directly inside `package`, wrapped to fit a box ('' for a module)."""
+    names = sorted(m.rsplit(".", 1)[1] for m in graph.find_children(package)
+                   if not m.rsplit(".", 1)[1].startswith("_")) if package in graph.modules else []
+    lines, line = [], ""
+    for name in names:
+        if line and len(line) + len(name) > 34:
+            lines.append(line)
+            line = ""
+        line += (" · " if line else "") + name
+    return "\n".join(lines + [line] if line else lines)
+
+
+def module_edges(graph, layers: list[list[str]]) -> set[tuple[str, str]]:
     groups = [m for line in layers for m in line]
 
     def group_of(module: str) -> str | None:
@@ -52,7 +69,7 @@ def module_edges(layers: list[list[str]]) -> set[tuple[str, str]]:
     return edges
 
 
-def draw(layers: list[list[str]], edges: set[tuple[str, str]], path: str) -> None:
+def draw(layers: list[list[str]], edges: set[tuple[str, str]], inside: dict[str, str], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,7 +77,7 @@ def draw(layers: list[list[str]], edges: set[tuple[str, str]], path: str) -> Non
     from matplotlib.patches import FancyBboxPatch
 
     width = max(len(line) for line in layers)
-    fig, ax = plt.subplots(figsize=(2.6 * width + 1.5, 0.95 * len(layers) + 1))
+    fig, ax = plt.subplots(figsize=(2.6 * width + 1.5, 1.25 * len(layers) + 1))
     ax.set_axis_off()
     where, band = {}, "deploy"
     for row, line in enumerate(layers):
@@ -69,14 +86,19 @@ def draw(layers: list[list[str]], edges: set[tuple[str, str]], path: str) -> Non
         for col, module in enumerate(line):
             x = (col - (len(line) - 1) / 2) * 2.6
             where[module] = (x, y)
-            ax.add_patch(FancyBboxPatch((x - 1.15, y - 0.28), 2.3, 0.56, boxstyle="round,pad=0.02",
+            ax.add_patch(FancyBboxPatch((x - 1.15, y - 0.36), 2.3, 0.72, boxstyle="round,pad=0.02",
                                         fc=COLOURS[band], ec="black", lw=0.8, zorder=3))
-            ax.text(x, y, module, ha="center", va="center", fontsize=7, zorder=4)
+            if inside.get(module):
+                ax.text(x, y + 0.2, module, ha="center", va="center", fontsize=7, weight="bold", zorder=4)
+                ax.text(x, y - 0.08, inside[module], ha="center", va="center", fontsize=5.5, zorder=4,
+                        linespacing=1.1)
+            else:
+                ax.text(x, y, module, ha="center", va="center", fontsize=7, weight="bold", zorder=4)
         if row == 0 or BANDS.get(line[0]):
             ax.text(-(width / 2) * 2.6 - 0.4, y, band, ha="right", va="center", fontsize=9, weight="bold")
     for a, b in sorted(edges):
         (xa, ya), (xb, yb) = where[a], where[b]
-        ax.annotate("", (xb, yb + 0.28), (xa, ya - 0.28), zorder=1,
+        ax.annotate("", (xb, yb + 0.36), (xa, ya - 0.36), zorder=1,
                     arrowprops=dict(arrowstyle="->", lw=0.5, color="#777777", alpha=0.45,
                                     connectionstyle="arc3,rad=0.08"))
     ax.set_xlim(-(width / 2) * 2.6 - 1.6, (width / 2) * 2.6 + 0.2)
@@ -92,8 +114,10 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "architecture.png"))
     args = parser.parse_args()
     layers = contract_layers()
-    edges = module_edges(layers)
-    draw(layers, edges, args.out)
+    graph = import_graph()
+    edges = module_edges(graph, layers)
+    inside = {m: contents(graph, m) for line in layers for m in line}
+    draw(layers, edges, inside, args.out)
     print(f"{len(edges)} group-to-group imports drawn -> {args.out}")
 
 

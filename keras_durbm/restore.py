@@ -33,7 +33,7 @@ import dataclasses
 import os
 import sys
 
-from keras_durbm.atomic_files import copy_file_atomic, write_json_atomic
+from keras_durbm.atomic_files import write_json_atomic
 from keras_durbm.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -45,7 +45,7 @@ from keras_durbm.cli import (
 )
 from keras_durbm.config.engine import add_arguments, from_arguments
 from keras_durbm.config.model_file import read_model_config
-from keras_durbm.config.tasks import AUTO, CLEAN, get_task
+from keras_durbm.config.tasks import AUTO, Task, get_task
 from keras_durbm.errors import UsageError
 from keras_durbm.images.batches import (
     check_report_path,
@@ -54,9 +54,10 @@ from keras_durbm.images.batches import (
     output_paths,
     prepare_output_dir,
 )
-from keras_durbm.images.io import DEFAULT_MAX_PIXELS, read_image, write_image
-from keras_durbm.restoration.routing import RESTORED, SKIPPED, RoutingConfig, check_classifier, route
-from keras_durbm.restoration.tiling import TilingConfig, check_head, restore
+from keras_durbm.images.io import DEFAULT_MAX_PIXELS
+from keras_durbm.restoration.files import FileRestored, restore_file
+from keras_durbm.restoration.routing import CLEAN_STOP, RESTORED, SKIPPED, RoutingConfig, check_classifier
+from keras_durbm.restoration.tiling import TilingConfig, check_head
 
 _TILING = "tiling."
 _ROUTING = "routing."
@@ -153,79 +154,39 @@ def _main(argv: list[str] | None) -> int:
             print(f"note: --skip-existing: {len(inputs) - len(pending)} of {len(inputs)} image(s) already in "
                   f"{args.output}, left out")
         inputs, outputs = [inp for inp, _ in pending], [out for _, out in pending]
-    if auto:
-        return _restore_auto(model, inputs, outputs, routing, tiling, args)
+    return _restore_all(model, inputs, outputs, args, task=task, routing=routing if auto else None, tiling=tiling)
 
+
+def _restore_all(model, inputs: list[str], outputs: list[str], args, *, task: Task | None,
+                 routing: RoutingConfig | None, tiling: TilingConfig) -> int:
+    """Restores each input into its output (`restore_file`), prints what auto chose, the summary and the
+    exit status; with `--report`, writes what was chosen per image."""
     import tensorflow as tf
     from tqdm import tqdm
 
-    done, failed, stopped = 0, [], False
-    try:
-        with tqdm(total=len(inputs), desc=f"restore {task.name}", unit="img", file=sys.stderr,
-                  disable=args.no_progress) as bar:
-            for inp, out in zip(inputs, outputs, strict=True):
-                try:
-                    image, extras = read_image(inp, max_pixels=args.max_pixels or None)
-                    restored = restore(model, image, task, **dataclasses.asdict(tiling))
-                    write_image(out, restored, extras)
-                    done += 1
-                except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
-                    failed.append(inp)
-                    _say_failure(bar, inp, error)
-                    if args.fail_fast:
-                        break
-                bar.update(1)
-    except KeyboardInterrupt:
-        stopped = True
-    print(f"restored {done} of {len(inputs)} image(s) into {args.output}"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
-    if stopped:
-        return _stopped(done + len(failed), len(inputs))
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _stopped(handled: int, total: int) -> int:
-    """The error line of a batch stopped by Ctrl-C: every image written is complete; how to continue."""
-    return interrupted(f"stopped after {handled} of {total} image(s); the images written are complete: rerun "
-                       "the same command with --skip-existing to restore the others")
-
-
-def _restore_auto(model, inputs: list[str], outputs: list[str], routing: RoutingConfig, tiling: TilingConfig,
-                  args) -> int:
-    """`--task auto`: classify, restore with the chosen head (or chain), write, report."""
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    counts = {RESTORED: 0, CLEAN: 0}
+    counts = {RESTORED: 0, CLEAN_STOP: 0}
     failed, skipped, report = [], [], {}
     stopped = False
     try:
-        with tqdm(total=len(inputs), desc="restore auto", unit="img", file=sys.stderr,
+        with tqdm(total=len(inputs), desc=f"restore {task.name if task else AUTO}", unit="img", file=sys.stderr,
                   disable=args.no_progress) as bar:
             for inp, out in zip(inputs, outputs, strict=True):
                 try:
-                    image, extras = read_image(inp, max_pixels=args.max_pixels or None)
-                    routed = route(model, image, routing, tiling)
-                    for k, step in enumerate(routed.steps, start=1):
-                        bar.write(f"{inp}: {f'step {k}: ' if routing.chain else ''}{step.describe()}")
-                    if routed.outcome == SKIPPED:
-                        skipped.append(inp)
-                        report[inp] = {**routed.to_dict(), "output": None}
-                        bar.update(1)
-                        continue
-                    if routed.outcome == CLEAN and os.path.splitext(out)[1].lower() == os.path.splitext(inp)[1].lower():
-                        copy_file_atomic(inp, out)  # judged clean: the very same file
-                    else:
-                        write_image(out, routed.image, extras)
-                    if routed.outcome == CLEAN:
-                        bar.write(f"{inp}: judged clean, written unchanged to {out}")
-                    counts[routed.outcome] += 1
-                    report[inp] = {**routed.to_dict(), "output": out}
+                    done = restore_file(model, inp, out, task=task, routing=routing, tiling=tiling,
+                                        max_pixels=args.max_pixels or None)
                 except (ValueError, TypeError, OSError, MemoryError, tf.errors.OpError) as error:
                     failed.append(inp)
                     report[inp] = {"error": _say_failure(bar, inp, error), "output": None}
                     if args.fail_fast:
                         break
+                else:
+                    _say_routed(bar, inp, out, done, routing)
+                    if done.outcome == SKIPPED:
+                        skipped.append(inp)
+                    else:
+                        counts[done.outcome] += 1
+                    if done.routed:
+                        report[inp] = {**done.routed.to_dict(), "output": None if done.outcome == SKIPPED else out}
                 bar.update(1)
     except KeyboardInterrupt:
         stopped = True
@@ -233,15 +194,31 @@ def _restore_auto(model, inputs: list[str], outputs: list[str], routing: Routing
     if args.report:
         report_error = _write_report(args.report, {"model": args.model, "routing": dataclasses.asdict(routing),
                                                    "images": report, **({"interrupted": True} if stopped else {})})
-    print(f"restored {counts[RESTORED]} and kept {counts[CLEAN]} clean of {len(inputs)} image(s) into {args.output}"
-          + (f"; skipped (below --min-confidence {routing.min_confidence}): {', '.join(skipped)}" if skipped else "")
-          + (f"; failed: {', '.join(failed)}" if failed else "")
+    if task:
+        summary = f"restored {counts[RESTORED]} of {len(inputs)} image(s) into {args.output}"
+    else:
+        summary = (f"restored {counts[RESTORED]} and kept {counts[CLEAN_STOP]} clean of {len(inputs)} image(s) into "
+                   f"{args.output}" + (f"; skipped (below --min-confidence {routing.min_confidence}): "
+                                       f"{', '.join(skipped)}" if skipped else ""))
+    print(summary + (f"; failed: {', '.join(failed)}" if failed else "")
           + (f"; report: {args.report}" if args.report and not report_error else ""))
     if report_error:
         print(f"error: {report_error}", file=sys.stderr)
     if stopped:
-        return _stopped(len(report), len(inputs))
+        return interrupted(f"stopped after {len(failed) + sum(counts.values()) + len(skipped)} of {len(inputs)} "
+                           "image(s); the images written are complete: rerun the same command with --skip-existing "
+                           "to restore the others")
     return EXIT_FAILED if failed or report_error else EXIT_OK
+
+
+def _say_routed(bar, inp: str, out: str, done: FileRestored, routing: RoutingConfig | None) -> None:
+    """Prints, with `--task auto`, each step's classification and choice, and where a clean image went."""
+    if done.routed is None:
+        return
+    for k, step in enumerate(done.routed.steps, start=1):
+        bar.write(f"{inp}: {f'step {k}: ' if routing.chain else ''}{step.describe()}")
+    if done.outcome == CLEAN_STOP:
+        bar.write(f"{inp}: judged clean, written unchanged to {out}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """What the page does with the model: check a request, read the upload, restore it, write the PNG.
 
-The same calls as `python -m keras_durbm.restore --format png` make (`read_image` with the pixel limit,
-`inference.restore` with the tiling options for a head, `routing.route` for `auto`, `write_image` to a
-`.png` name, the upload copied byte for byte when `auto` judges a PNG clean), so the page's result
-equals restore's, pixel for pixel. Messages name the file as the user named it, not the upload's path
-in the temporary folder.
+The upload is read with the pixel limit (`read_image`) and restored by the function that
+`python -m keras_durbm.restore --format png` calls (`restoration.files.restore_file`, with the tiling
+options, into a `.png` name: the upload copied byte for byte when `auto` judges a PNG clean), so the
+page's result equals restore's, pixel for pixel. Messages name the file as the user named it, not the
+upload's path in the temporary folder.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 
 import numpy as np
 
-from keras_durbm.atomic_files import copy_file_atomic
 from keras_durbm.cli import error_text
 from keras_durbm.config.tasks import AUTO, get_task
 from keras_durbm.errors import DataError, ImageTooLargeError
@@ -25,10 +24,10 @@ from keras_durbm.images.io import (
     is_image_file,
     probe_image,
     read_image,
-    write_image,
 )
-from keras_durbm.restoration.routing import CLEAN_STOP, RoutingConfig, check_classifier, route
-from keras_durbm.restoration.tiling import Progress, TilingConfig, check_head, restore
+from keras_durbm.restoration.files import restore_file
+from keras_durbm.restoration.routing import RoutingConfig, check_classifier
+from keras_durbm.restoration.tiling import Progress, TilingConfig, check_head
 
 
 class RequestError(Exception):
@@ -139,18 +138,11 @@ class Restorer:
     def run(self, request: Request, image: np.ndarray, extras: ImageExtras, upload: str, result: str,
             progress: Progress | None = None) -> Outcome:
         """Restores `image` (read from `upload`) as `request` says and writes the PNG `result`."""
-        if request.head is not None:
-            restored = restore(self.model, image, get_task(request.head), **dataclasses.asdict(self.tiling),
-                               progress=progress)
-            write_image(result, restored, extras)
-            return Outcome("restored", (request.head,))
-        routed = route(self.model, image, RoutingConfig(chain=request.chain), self.tiling, progress=progress)
-        if routed.outcome == CLEAN_STOP and os.path.splitext(request.name)[1].lower() == ".png":
-            copy_file_atomic(upload, result)  # judged clean: the very same file, as restore copies it
-        else:
-            write_image(result, routed.image, extras)
-        steps = tuple({**step.to_dict(), "text": step.describe()} for step in routed.steps)
-        return Outcome(routed.outcome, routed.heads, steps)
+        done = restore_file(self.model, upload, result, image=(image, extras), tiling=self.tiling, progress=progress,
+                            **({"task": get_task(request.head)} if request.head is not None
+                               else {"routing": RoutingConfig(chain=request.chain)}))
+        steps = tuple({**step.to_dict(), "text": step.describe()} for step in done.routed.steps) if done.routed else ()
+        return Outcome(done.outcome, done.heads, steps)
 
     def failure_text(self, name: str, error: BaseException, upload: str) -> str:
         """The message of a restoration that failed while running (as restore words it)."""

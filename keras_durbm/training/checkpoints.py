@@ -1,4 +1,4 @@
-"""Checkpoints of a run: model, optimizer (slots, iterations, learning rate), schedule and step.
+"""Checkpoints of a run: model, optimizer (slots, iterations), learning-rate schedule and step.
 
 The data stream is not saved (a shuffle buffer of whole images would dwarf the
 weights). A run resumed at step s instead rebuilds its input pipeline with a seed

@@ -51,7 +51,7 @@ from keras_durbm.training.summaries import (
     evaluation_scalars,
     format_summary,
 )
-from keras_durbm.training.trainer import Trainer
+from keras_durbm.training.trainer import StepResult, Trainer
 from keras_durbm.training.validation import before_after_rows, crop_pairs, evaluate_tasks, stack_rows
 
 CONFIG_FILENAME = "config.yaml"
@@ -141,7 +141,7 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
 
 def step_budget(config: ExperimentConfig, start: int, total: int) -> str:
     """The line that says, before training, how many steps of what size the run will take."""
-    joint, classifier = config.schedule.total_steps, config.schedule.classifier_steps if config.model.classifier else 0
+    joint, classifier = config.schedule.total_steps, total_steps(config) - config.schedule.total_steps
     parts = [f"{joint} joint"] + ([f"{classifier} classifier-only"] if classifier else [])
     batches = {config.data.batch_size_of(t) for t in config.tasks} or {config.data.batch_size}
     batch = "/".join(str(b) for b in sorted(batches))
@@ -150,9 +150,15 @@ def step_budget(config: ExperimentConfig, start: int, total: int) -> str:
             f"{config.data.crop}² crops; the time left is estimated after {RemainingTime.SKIP + RemainingTime.WINDOW} steps")
 
 
+def total_steps(config: ExperimentConfig) -> int:
+    """Steps of the whole run: the joint ones, then the classifier's own (with a classifier)."""
+    return config.schedule.total_steps + (config.schedule.classifier_steps if config.model.classifier else 0)
+
+
 def _train(config: ExperimentConfig, run_dir: str, strategy: tf.distribute.Strategy, data: TrainingData | None,
            progress: bool, *, rank: int, num_workers: int, wall_start: float) -> RunResult:
-    """`train` once the strategy is made and (on the chief) the run folder is locked."""
+    """`train` once the strategy is made and (on the chief) the run folder is locked: prepare the folder and
+    the data, build or restore the trainer, run the steps, then save and score the model."""
     chief = rank == 0
     show = progress and config.logging.progress_bar and chief
     say = print if chief else (lambda *a, **k: None)
@@ -165,123 +171,167 @@ def _train(config: ExperimentConfig, run_dir: str, strategy: tf.distribute.Strat
     trainer = Trainer(config, strategy, say)
     checkpoint = RunCheckpoint(run_dir, config.checkpoint.max_to_keep, rank, **trainer.checkpoint_objects())
     restored = checkpoint.restore_latest(say)
-    trainer.sync_learning_rate()
-    start = int(trainer.step.numpy())
-    total = config.schedule.total_steps + (config.schedule.classifier_steps if config.model.classifier else 0)
-    if start >= total and _load_summary(run_dir) is not None:
-        summary = _load_summary(run_dir)
+    start, total = int(trainer.step.numpy()), total_steps(config)
+    if start >= total and (finished := _load_summary(run_dir)) is not None:
         say(f"run {run_dir} already finished at step {start}; its summary:")
-        say(format_summary(summary))
-        return RunResult(summary)
+        say(format_summary(finished))
+        return RunResult(finished)
 
-    bar = ProgressBar(start, total, show)
-    log = bar.write if chief else (lambda text: None)
+    steps = StepLoop(trainer, checkpoint, data, run_dir, chief=chief, show=show, start=start, total=total)
     if restored:
-        log(f"resumed from {restored} at step {start} (learning rate {trainer.learning_rate:.3g})")
-    if start < total:
-        log(step_budget(config, start, total))
-    remaining = RemainingTime(start, total)
-    summaries = Summaries(os.path.join(run_dir, "tensorboard") if chief and config.logging.tensorboard else None)
-    logging = config.logging
-    val_pairs = {}
-    if chief and logging.eval_every:
-        val_pairs = {t: crop_pairs(data.validation_pairs(t, logging.eval_images), logging.eval_max_side)
-                     for t in trainer.tasks}
-    tracker = LossTracker((*(trainer.task_names if trainer.joint_steps else ()),
-                           *(CLASSIFIER_KEYS if trainer.classifying else ())))
-    stop_signal = ""
-    eval_seconds = 0.0
-    marks: list[tuple[float, int]] = []
-    loop_start = time.monotonic()
-    step = start
+        steps.log(f"resumed from {restored} at step {start} (learning rate {trainer.learning_rate:.3g})")
     try:
-        if start < total:
-            iterator = iter(distribute_training_data(strategy, data, config, start))
-            with StopRequest() as stop:
-                while step < total:
-                    joint = trainer.restoring
-                    if step == trainer.joint_steps and step:
-                        log(f"step {step}: joint training done; {total - step} step(s) train the degradation "
-                            "classifier alone on the final encoder")
-                    result = trainer.train_step(_next_batch(iterator), stop.requested)
-                    step += 1
-                    losses = {**({result.task: result.loss} if joint else {}),
-                              **({"classifier": result.classifier_loss} if trainer.classifying else {})}
-                    for name, loss in losses.items():
-                        if not math.isfinite(loss):
-                            raise FloatingPointError(
-                                f"the {name} loss became {loss} at step {step} ({result.task} minibatch); the last "
-                                f"checkpoint ({checkpoint.latest}) is intact: resume with a lower "
-                                "optimizer.learning_rate")
-                        tracker.add(name, loss)
-                    if trainer.classifying:
-                        tracker.add("accuracy", result.classifier_accuracy)
-                    stop_all = result.stop
-                    if joint and trainer.schedule.update(result.loss):
-                        trainer.sync_learning_rate()
-                        log(f"step {step}: loss plateaued, learning rate → {trainer.learning_rate:.3g}")
-                    elif step <= config.schedule.warmup_steps or not joint:  # warm-up, classifier's decay
-                        trainer.sync_learning_rate()
-                    bar.update(tracker, trainer.learning_rate)
-                    if estimate := remaining.line(step, time.monotonic() - eval_seconds):
-                        log(estimate)
-                    if stop_all:
-                        path = checkpoint.save(step)
-                        stop_signal = stop.signal_name or "SIGTERM"
-                        log(f"{stop.signal_name or 'stop requested by another worker'}: checkpoint {path} "
-                            f"written at step {step}; rerun the same command to resume")
-                        break
-                    if step % config.checkpoint.every_steps == 0 or step == total:
-                        checkpoint.save(step)
-                    if step % logging.log_every == 0:
-                        marks.append((time.monotonic() - eval_seconds, step))
-                        means = tracker.window_means()
-                        summaries.scalars(step, {**{f"train/{'classifier' if t == 'accuracy' else 'loss'}/{t}": v
-                                                    for t, v in means.items()},
-                                                 "train/learning_rate": trainer.learning_rate})
-                        log(f"step {step}: loss " + " ".join(f"{t}={v:.4f}" for t, v in means.items())
-                            + f" lr={trainer.learning_rate:.3g}")
-                    if chief and logging.eval_every and step % logging.eval_every == 0 and step < total:
-                        began = time.monotonic()
-                        results = evaluate_tasks(trainer.model, val_pairs)
-                        summaries.scalars(step, evaluation_scalars(results))
-                        summaries.images(step, {f"val/{t}": row.image for t, row in
-                                                before_after_rows(trainer.model, val_pairs).items()})
-                        summaries.flush()
-                        log(f"step {step}: val (input→restored) {evaluation_line(results)}")
-                        eval_seconds += time.monotonic() - began
+        steps.run(strategy)
     finally:
-        bar.close()
-        train_seconds = time.monotonic() - loop_start - eval_seconds
-
-    tracker.window_means()
-    steady = [(b - a) / (tb - ta) for (ta, a), (tb, b) in zip(marks, marks[1:]) if tb > ta]
-    summary = {
-        "run_dir": run_dir, "experiment": config.experiment, "tasks": list(trainer.task_names),
-        "start_step": start, "final_step": step, "total_steps": total,
-        "strategy": strategy_label(strategy),
-        "replicas": strategy.num_replicas_in_sync, "workers": num_workers,
-        "data_seconds": data_seconds, "train_seconds": train_seconds,
-        "steps_per_second": (sorted(steady)[len(steady) // 2] if steady
-                             else (step - start) / train_seconds if train_seconds > 0 else 0.0),
-        "initial_learning_rate": config.optimizer.learning_rate, "learning_rate": trainer.learning_rate,
-        "plateau_cuts": int(trainer.schedule.reductions.numpy()),
-        "batches": dict(tracker.batches), "last_loss": dict(tracker.last_mean),
-    }
-    if stop_signal:
-        summaries.close()
-        summary["interrupted_by"] = stop_signal
-        code = 128 + getattr(signal, stop_signal, signal.SIGTERM)
+        steps.close()
+    summary = {"run_dir": run_dir, "experiment": config.experiment, "tasks": list(trainer.task_names),
+               "start_step": start, "final_step": steps.step, "total_steps": total, "strategy": strategy_label(strategy),
+               "replicas": strategy.num_replicas_in_sync, "workers": num_workers, "data_seconds": data_seconds,
+               **steps.timing(), "initial_learning_rate": config.optimizer.learning_rate,
+               "learning_rate": trainer.learning_rate, "plateau_cuts": int(trainer.schedule.reductions.numpy()),
+               **steps.losses()}
+    if steps.stop_signal:
+        steps.summaries.close()
+        summary["interrupted_by"] = steps.stop_signal
+        code = 128 + getattr(signal, steps.stop_signal, signal.SIGTERM)
         return RunResult(summary, interrupted=True, exit_code=int(code))
     if chief:
         finish_start = time.monotonic()
-        summary.update(finish(trainer, data, run_dir, summaries, step))
+        summary.update(finish(trainer, data, run_dir, steps.summaries, steps.step))
         summary["finish_seconds"] = time.monotonic() - finish_start
         summary["wall_seconds"] = time.monotonic() - wall_start
         write_json_atomic(os.path.join(run_dir, SUMMARY_FILENAME), summary)
         print(format_summary(summary), flush=True)
-    summaries.close()
+    steps.summaries.close()
     return RunResult(summary)
+
+
+class StepLoop:
+    """The steps of a run from `start` to `total`, each: train on the next minibatch, check its losses, let
+    the plateau rule see the loss, then log, checkpoint and validate when their intervals say so. A stop
+    request (a signal here or on another worker) checkpoints and ends the loop (`stop_signal`).
+
+    The progress bar, the loss tracker, TensorBoard `summaries` and the time spent validating (left out
+    of the training time and the steps/s) live here; `close` ends the bar and fixes the training time.
+    """
+
+    def __init__(self, trainer: Trainer, checkpoint: RunCheckpoint, data: TrainingData, run_dir: str, *,
+                 chief: bool, show: bool, start: int, total: int):
+        config = trainer.config
+        self.config, self.trainer, self.checkpoint, self.data = config, trainer, checkpoint, data
+        self.chief, self.start, self.total, self.step = chief, start, total, start
+        self.bar = ProgressBar(start, total, show)
+        self.log = self.bar.write if chief else (lambda text: None)
+        if start < total:
+            self.log(step_budget(config, start, total))
+        self.remaining = RemainingTime(start, total)
+        self.summaries = Summaries(os.path.join(run_dir, "tensorboard") if chief and config.logging.tensorboard
+                                   else None)
+        logging = config.logging
+        self.val_pairs = {}
+        if chief and logging.eval_every:
+            self.val_pairs = {t: crop_pairs(data.validation_pairs(t, logging.eval_images), logging.eval_max_side)
+                              for t in trainer.tasks}
+        self.tracker = LossTracker((*(trainer.task_names if trainer.joint_steps else ()),
+                                    *(CLASSIFIER_KEYS if trainer.classifying else ())))
+        self.stop_signal = ""
+        self.eval_seconds = 0.0
+        self.marks: list[tuple[float, int]] = []  # (training time, step) at each log line: the steps/s
+        self.loop_start = time.monotonic()
+        self.train_seconds = 0.0
+
+    def run(self, strategy: tf.distribute.Strategy) -> None:
+        """Trains from `start` until `total`, or until a stop request."""
+        if self.step >= self.total:
+            return
+        trainer = self.trainer
+        iterator = iter(distribute_training_data(strategy, self.data, self.config, self.start))
+        with StopRequest() as stop:
+            while self.step < self.total:
+                joint = trainer.restoring
+                if self.step == trainer.joint_steps and self.step:
+                    self.log(f"step {self.step}: joint training done; {self.total - self.step} step(s) train the "
+                             "degradation classifier alone on the final encoder")
+                result = trainer.train_step(_next_batch(iterator), stop.requested)
+                self.step += 1
+                self._record(result, joint)
+                if joint and trainer.schedule.update(result.loss):
+                    self.log(f"step {self.step}: loss plateaued, learning rate → {trainer.learning_rate:.3g}")
+                self.bar.update(self.tracker, trainer.learning_rate)
+                if estimate := self.remaining.line(self.step, time.monotonic() - self.eval_seconds):
+                    self.log(estimate)
+                if result.stop:
+                    self._stop(stop.signal_name)
+                    return
+                self._after_step()
+
+    def _record(self, result: StepResult, joint: bool) -> None:
+        """Adds the step's losses to the tracker; a loss that is not finite stops the run, naming it."""
+        losses = {**({result.task: result.loss} if joint else {}),
+                  **({"classifier": result.classifier_loss} if self.trainer.classifying else {})}
+        for name, loss in losses.items():
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"the {name} loss became {loss} at step {self.step} ({result.task} minibatch); the last "
+                    f"checkpoint ({self.checkpoint.latest}) is intact: resume with a lower optimizer.learning_rate")
+            self.tracker.add(name, loss)
+        if self.trainer.classifying:
+            self.tracker.add("accuracy", result.classifier_accuracy)
+
+    def _stop(self, signal_name: str) -> None:
+        """Checkpoints the step a stop was requested at, and says how to resume."""
+        path = self.checkpoint.save(self.step)
+        self.stop_signal = signal_name or "SIGTERM"
+        self.log(f"{signal_name or 'stop requested by another worker'}: checkpoint {path} written at step "
+                 f"{self.step}; rerun the same command to resume")
+
+    def _after_step(self) -> None:
+        """Checkpoint, log line and validation, each at its interval."""
+        step, logging = self.step, self.config.logging
+        if step % self.config.checkpoint.every_steps == 0 or step == self.total:
+            self.checkpoint.save(step)
+        if step % logging.log_every == 0:
+            self._log_window()
+        if self.chief and logging.eval_every and step % logging.eval_every == 0 and step < self.total:
+            self._validate()
+
+    def _log_window(self) -> None:
+        """The mean losses since the last log line, to the terminal and TensorBoard."""
+        self.marks.append((time.monotonic() - self.eval_seconds, self.step))
+        means = self.tracker.window_means()
+        rate = self.trainer.learning_rate
+        self.summaries.scalars(self.step, {**{f"train/{'classifier' if t == 'accuracy' else 'loss'}/{t}": v
+                                              for t, v in means.items()}, "train/learning_rate": rate})
+        self.log(f"step {self.step}: loss " + " ".join(f"{t}={v:.4f}" for t, v in means.items()) + f" lr={rate:.3g}")
+
+    def _validate(self) -> None:
+        """Scores the validation crops and shows them in TensorBoard; its time is not training time."""
+        began = time.monotonic()
+        model = self.trainer.model
+        results = evaluate_tasks(model, self.val_pairs)
+        self.summaries.scalars(self.step, evaluation_scalars(results))
+        self.summaries.images(self.step, {f"val/{t}": row.image
+                                          for t, row in before_after_rows(model, self.val_pairs).items()})
+        self.summaries.flush()
+        self.log(f"step {self.step}: val (input→restored) {evaluation_line(results)}")
+        self.eval_seconds += time.monotonic() - began
+
+    def close(self) -> None:
+        """Ends the progress bar; the training time is the loop's time without validation."""
+        self.bar.close()
+        self.train_seconds = time.monotonic() - self.loop_start - self.eval_seconds
+
+    def timing(self) -> dict:
+        """The training time (validation left out) and the median steps/s between log lines."""
+        steady = [(b - a) / (tb - ta) for (ta, a), (tb, b) in zip(self.marks, self.marks[1:]) if tb > ta]
+        fallback = (self.step - self.start) / self.train_seconds if self.train_seconds > 0 else 0.0
+        return {"train_seconds": self.train_seconds,
+                "steps_per_second": sorted(steady)[len(steady) // 2] if steady else fallback}
+
+    def losses(self) -> dict:
+        """Minibatches per task and the last window's mean losses."""
+        self.tracker.window_means()
+        return {"batches": dict(self.tracker.batches), "last_loss": dict(self.tracker.last_mean)}
 
 
 def finish(trainer: Trainer, data: TrainingData, run_dir: str, summaries: Summaries, step: int) -> dict:

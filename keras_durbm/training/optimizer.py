@@ -69,10 +69,12 @@ class FusedAdam(keras.optimizers.Adam):
         )
 
 
-def make_optimizer(config: ExperimentConfig) -> keras.optimizers.Optimizer:
-    """Adam with the config's hyper-parameters; wrapped for dynamic loss scaling under mixed_float16."""
+def make_optimizer(config: ExperimentConfig,
+                   learning_rate: keras.optimizers.schedules.LearningRateSchedule | None = None) -> keras.optimizers.Optimizer:
+    """Adam with the config's hyper-parameters, its rate from `learning_rate` (a schedule; by default the
+    config's constant rate); wrapped for dynamic loss scaling under mixed_float16."""
     opt = config.optimizer
-    optimizer = FusedAdam(learning_rate=opt.learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon)
+    optimizer = FusedAdam(learning_rate=opt.learning_rate if learning_rate is None else learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon)
     if config.runtime.precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

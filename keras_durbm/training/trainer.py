@@ -88,6 +88,9 @@ class Trainer:
         self.task_names = config.task_names
         self.joint_steps = config.schedule.total_steps
         self.classifying = config.model.classifier
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # the optimizers' learning rate: each update reads the rate of `step` from it
+        self.schedule = PlateauSchedule(config.schedule, config.optimizer.learning_rate, self.step)
         with strategy.scope():
             keras.utils.set_random_seed(config.runtime.seed)
             self.model = build_durbm(config.model)
@@ -100,8 +103,6 @@ class Trainer:
             elif config.init.zero_output_kernels:
                 zero_output_kernels(self.model)
             self.optimizers = self._make_optimizers()
-        self.schedule = PlateauSchedule(config.schedule, config.optimizer.learning_rate)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self._steps = {}
         for task in config.tasks:
             if self.joint_steps:
@@ -122,12 +123,12 @@ class Trainer:
         heads = self.task_names if self.joint_steps else ()
         names = [*heads, *(("classifier",) if self.classifying else ())]
         if self.config.optimizer.moments == "shared":
-            shared = make_optimizer(self.config)
+            shared = make_optimizer(self.config, self.schedule)
             shared.build(self.model.trainable_variables if heads else self.classifier_variables())
             return dict.fromkeys(names, shared)
         optimizers = {}
         for name in names:
-            optimizers[name] = make_optimizer(self.config)
+            optimizers[name] = make_optimizer(self.config, self.schedule)
             variables = (self.classifier_variables() if name == "classifier"
                          else head_model(self.model, name).trainable_variables)
             optimizers[name].build(variables)
@@ -148,13 +149,8 @@ class Trainer:
 
     @property
     def learning_rate(self) -> float:
+        """The rate of the next step (what every optimizer reads from the schedule)."""
         return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-
-    def sync_learning_rate(self) -> None:
-        """Sets the optimizers' rate for the next step from the schedule (warm-up, plateau cuts, restore)."""
-        rate = self.schedule.rate_at(int(self.step.numpy()))
-        for optimizer in {id(o): o for o in self.optimizers.values()}.values():
-            optimizer.learning_rate.assign(rate)
 
     def _make_step(self, task: Task, restoring: bool):
         """The compiled step of `task`'s minibatches: joint (`restoring`: the head and the classifier), or

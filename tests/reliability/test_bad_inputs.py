@@ -270,15 +270,15 @@ def ctrl_c_at_image(number: int) -> Callable[[Env, pytest.MonkeyPatch], None]:
     import keras_durbm.restore as restore_cli
 
     def patch(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-        real, calls = restore_cli.restore, []
+        real, calls = restore_cli.restore_file, []
 
-        def restore(*args, **kwargs):
+        def restore_file(*args, **kwargs):
             calls.append(1)
             if len(calls) == number:
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(restore_cli, "restore", restore)
+        monkeypatch.setattr(restore_cli, "restore_file", restore_file)
     return patch
 
 
