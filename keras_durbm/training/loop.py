@@ -124,7 +124,7 @@ def train(config: ExperimentConfig, run_dir: str, *, strategy: tf.distribute.Str
     """Trains (or resumes) the run of `config` in `run_dir`; returns its summary and exit status.
 
     Args:
-        config: the experiment (see `training.config`).
+        config: the experiment (see `keras_durbm.config.experiment`).
         run_dir: the run folder (created; see the module docstring for its contents).
         strategy: an existing strategy; by default built from `config.runtime` (which must then
             happen before TensorFlow initialises its devices).
