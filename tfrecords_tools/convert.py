@@ -1,5 +1,6 @@
 """CLI: `python -m tfrecords_tools.convert <kind> SRC OUT [options]` converts one split of a dataset into
 TFRecord shards + `OUT/manifest.json`. Run `... convert <kind> --help` for the folder tree each kind expects.
+`synth` also takes SRC `-` (no photographs) with `--procedural N` (only procedural clean images).
 
 Exit status 0 on success, 2 on bad input (the message names the file and what was expected; nothing
 half-written stays behind), 130 when interrupted (rerun the same command: it resumes).
@@ -34,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(converter.kind, help=converter.help, description=f"{converter.help}.",
                            epilog=f"expected layout:\n{converter.layout}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("src", metavar="SRC", help="dataset folder (see the layout below)")
+        no_source = getattr(converter.options, "NO_SOURCE", None)
+        p.add_argument("src", metavar="SRC", help="dataset folder (see the layout below)"
+                       + (f", or {no_source} for none" if no_source else ""))
         p.add_argument("out", metavar="OUT", help="output folder for shards and manifest.json")
         p.add_argument("--split", help=f"split name written to the manifest and shard names "
                                        f"(default: {converter.default_split})")
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> Group:
         options = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
     if converter.task is None:
         options["task"] = get_task(args.task)
-    return converter.function(args.src, args.out, split=args.split or converter.default_split, write=write,
+    src = None if args.src == getattr(converter.options, "NO_SOURCE", None) else args.src
+    return converter.function(src, args.out, split=args.split or converter.default_split, write=write,
                               **options)
 
 

@@ -39,6 +39,11 @@ class DemoDataConfig:
             (a fixed strength makes the score comparable between runs, e.g. `{jpeg: {quality: 10}}`,
             the quality the paper tests at).
         seed: seed of the synthesis.
+        procedural_images: that many procedural clean images (dead leaves, `procedural_size`² pixels, at
+            least `data.crop`) join the training photos, the same for every task (`convert_synth --procedural`).
+        photometric: the training photos (and procedural images) get a random exposure, white balance,
+            gamma and saturation per degraded copy before being degraded; the target is the varied image
+            (`convert_synth --photometric`). The held-out photos stay the photographs, unvaried.
     """
 
     train_photos: tuple[str, ...] = (
@@ -51,10 +56,17 @@ class DemoDataConfig:
     synthesis: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     held_out_synthesis: dict[str, dict[str, Any]] = dataclasses.field(default_factory=lambda: {"jpeg": {"quality": 10}})
     seed: int = 7
+    procedural_images: int = 0
+    procedural_size: int = 192
+    photometric: bool = False
 
     def __post_init__(self):
         if self.max_side < 16 or self.variants < 1:
             raise ValueError("max_side must be >= 16 and variants >= 1")
+        if self.procedural_images < 0:
+            raise ValueError(f"procedural_images must be >= 0, got {self.procedural_images}")
+        if self.procedural_size < 16:
+            raise ValueError(f"procedural_size must be >= 16, got {self.procedural_size}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,6 +380,9 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
         raise ValueError(f"data.demo: photos {sorted(overlap)} are both training and held-out photos")
     if not demo.train_photos or not demo.held_out_photos:
         raise ValueError("data.demo needs at least one training and one held-out photo")
+    if demo.procedural_images and demo.procedural_size < config.data.crop:
+        raise ValueError(f"data.demo.procedural_size {demo.procedural_size} is below data.crop {config.data.crop}: "
+                         "the training crops are cut from these images")
     for key, align in config.data.crop_align.items():  # tasks without a head are ignored (the demo names J)
         try:
             get_task(key)

@@ -35,9 +35,10 @@ def prepare_demo_data(config: ExperimentConfig, folder: str, *, rank: int = 0, n
                       progress: bool = True, wait_seconds: float = 3600.0) -> str:
     """Synthesises the demo's shards into `folder` once (resumable); other workers wait for them.
 
-    Training photographs give the `data.train_split` shards (`demo.variants` degraded copies
-    each, at least one shard per worker); held-out photographs give one copy each in
-    `data.val_split`, with `demo.held_out_synthesis` over `demo.synthesis`. The folder is the run's own cache:
+    Training photographs, with `demo.procedural_images` dead leaves images and `demo.photometric`
+    variation, give the `data.train_split` shards (`demo.variants` degraded copies each, at least
+    one shard per worker); held-out photographs give one copy each in `data.val_split`, unvaried,
+    with `demo.held_out_synthesis` over `demo.synthesis`. The folder is the run's own cache:
     shards made with other settings are replaced.
     """
     ready_path = os.path.join(folder, READY_FILE)
@@ -62,7 +63,8 @@ def prepare_demo_data(config: ExperimentConfig, folder: str, *, rank: int = 0, n
     for task in config.tasks:
         params = dict(demo.synthesis.get(task.name, {}))
         convert_synth(train, folder, task=task, split=config.data.train_split, seed=demo.seed,
-                      variants=demo.variants, params=params,
+                      variants=demo.variants, params=params, procedural=demo.procedural_images,
+                      procedural_size=demo.procedural_size, photometric=demo.photometric,
                       write=WriteConfig(min_size=config.data.crop, min_shards=num_workers, overwrite=True,
                                         progress=progress))
         if config.data.val_split:

@@ -1,6 +1,11 @@
 """Degradation synthesis, deterministic by seed (docs/design.md §1.8): haze (eq. 2), rain streaks (eq. 3), camera
 motion blur and real JPEG. Every synthesizer takes a float32 (H, W, 3) image in [0, 1] and an int `seed`
 plus keyword parameters, and returns the degraded float32 image in [0, 1]. NumPy and PIL only.
+
+Each degradation comes in several families chosen by a keyword parameter whose default is the original
+synthesis (same output for the same seed): motion blur `family` ("trajectory", "line", "curve"), haze
+`depth_model` ("random", "noise", "ramp", "planar", "banded") and `airlight_tint`, rain `width` and
+`softness`, JPEG `quality_range` and `subsampling`; a list of families draws one per image by seed.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 from keras_durbm.config.tasks import Task
 from tfrecords_tools.synthesis.haze import add_haze
 from tfrecords_tools.synthesis.jpeg import add_jpeg
+from tfrecords_tools.synthesis.kernels import curve_kernel, line_kernel
 from tfrecords_tools.synthesis.motion_blur import add_motion_blur
 from tfrecords_tools.synthesis.rain import add_rain
 
@@ -46,5 +52,5 @@ def resolve_params(task: Task, overrides: Mapping[str, Any] | None = None) -> di
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
-__all__ = ["SYNTHESIZERS", "add_haze", "add_jpeg", "add_motion_blur", "add_rain", "get_synthesizer",
-           "resolve_params"]
+__all__ = ["SYNTHESIZERS", "add_haze", "add_jpeg", "add_motion_blur", "add_rain", "curve_kernel",
+           "get_synthesizer", "line_kernel", "resolve_params"]
