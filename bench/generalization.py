@@ -324,17 +324,19 @@ def routed_gain(model, label: str, image: np.ndarray, clean_u8: np.ndarray, best
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def routing_table(records: list[dict]) -> str:
+def routing_table(records: list[dict], model_threshold: float = 0.0) -> str:
     """What blind restoration gains per true class, and what a top-probability threshold would cost and
-    save (an image below it is left unchanged: gain 0). Informational only: a threshold chosen while
-    looking at this table is chosen on its test set."""
+    save (an image below it is left unchanged: gain 0); the row marked `model` is the model's own
+    calibrated threshold, what `--task auto` applies by default. Informational otherwise: a threshold
+    chosen while looking at this table is chosen on its test set."""
     from keras_durbm.config.tasks import CLEAN
 
     lines = ["blind restoration (--task auto, one step) per true class: mean gain dB / images made worse; "
              "clean: images altered (of a clean input)",
              "if images whose top probability is below the threshold were left unchanged:",
              f"{'threshold':<10}" + "".join(f"{c:>16}" for c in (*TASKS, CLEAN))]
-    for threshold in THRESHOLDS:
+    rows_at = sorted({*THRESHOLDS, model_threshold})
+    for threshold in rows_at:
         cells = []
         for label in (*TASKS, CLEAN):
             rows = [r["classified"][label] for r in records if label in r["classified"]]
@@ -346,7 +348,8 @@ def routing_table(records: list[dict]) -> str:
             else:
                 gains = [row["routed_gain_db"] for row in acted] + [0.0] * (len(rows) - len(acted))
                 cells.append(f"{np.mean(gains):+.2f} / {sum(g < 0 for g in gains):>2}")
-        lines.append(f"{threshold:<10.2f}" + "".join(f"{c:>16}" for c in cells))
+        label = f"{threshold:.2f}" + (" model" if threshold == model_threshold and threshold > 0 else "")
+        lines.append(f"{label:<10}" + "".join(f"{c:>16}" for c in cells))
     return "\n".join(lines)
 
 
@@ -452,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         return fail(error)
     result = evaluate(model, images, args.seed, progress=_progress)
+    threshold = float(getattr(model, "routing_threshold", 0.0))  # the do-no-harm threshold of --task auto
     print(format_table(result["summary"], len(images)))
     matrix = result["confusion"]
     if matrix is None:
@@ -460,10 +464,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"degradation classifier on held-out synthesis (rows: true class, columns: predicted; "
               f"{len(images)} images x {len(TASKS) + 1} classes):")
         print(matrix.format_table())
-        print(routing_table(result["images"]))
+        print(f"the model's do-no-harm threshold (applied by --task auto): {threshold:g}")
+        print(routing_table(result["images"], threshold))
     if args.json:
         write_json_atomic(args.json, _finite({
-            "model": model_path, "seed": args.seed, "max_side": args.max_side, "photos": where,
+            "model": model_path, "routing_threshold": threshold, "seed": args.seed, "max_side": args.max_side,
+            "photos": where,
             "missing_photos": missing, "machine": info, "families": FAMILIES, "scoring": SCORING,
             "images": result["images"], "summary": result["summary"],
             "confusion": matrix.to_dict() if matrix is not None else None}))

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras file or a training run folder")
+    parser.add_argument("--model", required=True,
+                        help="a .keras file, a training run folder, or starter (the pretrained model that ships)")
     parser.add_argument("--out", required=True, metavar="DIR", help="export folder (must not exist)")
     parser.add_argument("--config", action="append", default=[], metavar="FILE.yaml",
                         help="YAML file of ExportConfig fields (repeatable; flags apply on top)")

@@ -89,8 +89,12 @@ def _routing_artifacts(model, root: str, options: ExportConfig) -> list[Artifact
         def auto_task(batch):
             return auto(batch)[OUTPUT_TASK].numpy()[0].decode()
 
+        # the graph's do-no-harm threshold is the model's `routing_threshold`, which `route` (the parity
+        # reference, `measure`) also applies by default: below it both return the image unchanged
+        threshold = saved_model.routing_threshold(model)
+        note = f"do-no-harm threshold {threshold:.3g} (below it: unchanged, task clean)" if threshold > 0 else ""
         found.append(Artifact("savedmodel", "", AUTO_MODEL, path,
-                              lambda x: np.clip(auto_batch(x[None])[0], 0.0, 1.0), auto_batch,
+                              lambda x: np.clip(auto_batch(x[None])[0], 0.0, 1.0), auto_batch, note=note,
                               note_of=lambda batch: f"routed the latency image to {auto_task(batch)}"))
     found.append(Artifact("keras", "", CLASSIFIER_MODEL, "", lambda x: keras_probabilities(model, x),
                           classifier_runner(model)))

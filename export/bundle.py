@@ -102,6 +102,8 @@ def _export_into(model, root: str, heads: list[str], options: ExportConfig, cali
         "command": provenance.get("command", ""),
         "heads": heads,
         "classes": list(model.classes) if routes(model, options) else [],
+        # do no harm: below this top probability `auto` returns the image (a device app applies it too)
+        "routing_threshold": float(getattr(model, "routing_threshold", 0.0)) if routes(model, options) else None,
         "formats": list(options.formats),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
         "latency_size": options.latency_size,

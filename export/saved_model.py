@@ -49,17 +49,31 @@ def export_auto(model: DuRBMNetwork, version_dir: str, *, warmup_size: int = 64)
     Its signatures are those of a head (`export.signatures`), each also returning `task` (the chosen
     class: a head's name, or `clean` for an image returned unchanged), `probabilities` and `classes`.
     The encoder and the classifier run once; `tf.switch_case` then runs only the chosen head's tail.
+    The model's `routing_threshold` is baked in (`auto_head`).
     """
-    trunk, tails = routing_models(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    route = sig.routed_head(trunk, [tails[name] for name in model.task_names], model.classes)
     extras = sig.routed_outputs(len(model.classes))
+    route = auto_head(model)
     for name, (fn, spec) in sig.signature_functions(route, min_input_size(model.config), extras).items():
         archive.add_endpoint(name, fn, input_signature=spec)
     archive.write_out(version_dir, verbose=False)
     serving_config.write_warmup_records(version_dir, names.AUTO_MODEL, max(warmup_size, min_input_size(model.config)))
     return version_dir
+
+
+def auto_head(model: DuRBMNetwork) -> sig.Head:
+    """The `auto` model's routed head (`export.signatures.routed_head`) with the model's do-no-harm
+    `routing_threshold` as a constant: below it an image comes back unchanged, its task `clean`, as
+    `keras_durbm.restoration.routing.route` does by default (0: always the most probable class)."""
+    trunk, tails = routing_models(model)
+    return sig.routed_head(trunk, [tails[name] for name in model.task_names], model.classes,
+                           threshold=routing_threshold(model))
+
+
+def routing_threshold(model: DuRBMNetwork) -> float:
+    """The threshold baked into the `auto` model: the model's `routing_threshold` (0 for a model without one)."""
+    return float(getattr(model, "routing_threshold", 0.0) or 0.0)
 
 
 def export_classifier(model: DuRBMNetwork, path: str) -> str:

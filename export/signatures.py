@@ -131,19 +131,36 @@ def signature_functions(head: Head, min_size: int, extra_outputs: dict[str, tf.T
     }
 
 
-def routed_head(trunk, tails: Sequence, classes: Sequence[str]) -> Head:
+def routed_head(trunk, tails: Sequence, classes: Sequence[str], threshold: float = 0.0) -> Head:
     """The `auto` model's head: per image, the trunk classifies, and `tf.switch_case` runs only the chosen
     tail (or returns the image itself for `clean`, the last class). Returns `restored` and the outputs of
-    `routed_outputs(len(classes))`."""
+    `routed_outputs(len(classes))`.
+
+    Do no harm, as `keras_durbm.restoration.routing.route`: with `threshold` > 0 (the model's
+    `routing_threshold`, baked in as a constant), an image whose top probability is below it takes the
+    `clean` branch (comes back unchanged) and its `task` is `clean`; 0 leaves the graph as without it.
+    """
+    if len(classes) != len(tails) + 1:
+        raise ValueError(f"{len(tails)} tails need {len(tails) + 1} classes (the heads, then clean), "
+                         f"got {list(classes)}")
     names = tf.constant(list(classes))
+    clean = len(tails)  # the identity branch
 
     def branch(tail, batch, x, res):
         return lambda: tail([batch, x, res], training=False)
 
+    def choose(probabilities):
+        index = tf.argmax(probabilities, output_type=tf.int32)
+        if threshold <= 0:
+            return index
+        # compared in float64, as `route` compares the probability (a float32 value) with the Python float
+        uncertain = tf.reduce_max(tf.cast(probabilities, tf.float64)) < tf.constant(float(threshold), tf.float64)
+        return tf.where(uncertain, tf.constant(clean, tf.int32), index)
+
     def route_one(image):
         batch = image[None]
         x, res, probabilities = trunk(batch, training=False)
-        index = tf.argmax(probabilities[0], output_type=tf.int32)
+        index = choose(probabilities[0])
         branches = [branch(tail, batch, x, res) for tail in tails] + [lambda: batch]
         return tf.switch_case(index, branches)[0], probabilities[0], index
 

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m keras_durbm.evaluate",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras file or a training run folder")
+    parser.add_argument("--model", required=True,
+                        help="a .keras file, a training run folder, or starter (the pretrained model that ships)")
     parser.add_argument("--task", required=True, help="head to evaluate (name or letter), or auto: the "
                         "degradation classifier chooses (needs DATA)")
     parser.add_argument("data", nargs="?", metavar="DATA", help="folder converted by tfrecords_tools")

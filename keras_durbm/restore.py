@@ -14,11 +14,13 @@ in overlapping tiles (see docs/evaluate-restore.md for what tiling costs in accu
 `--max-pixels` are refused from their header (decompression bombs), failing that image only.
 
 `--task auto` (a model with a degradation classifier) prints each image's class probabilities and
-restores it with the most probable head; an image judged clean is written unchanged. `--chain` then
-classifies the result again and restores again with the most probable head that has not run yet,
-until it is judged clean (or clean is the most probable class left) or `--max-steps` heads have run. Below `--min-confidence` an image goes to `--fallback-task`, or is
-skipped and listed. `--report` writes per input (its path as given) the chosen `task`, the
-`probabilities` and every step (docs/evaluate-restore.md "Blind restoration").
+restores it with the most probable head; an image judged clean is written unchanged. Do no harm: an
+image whose top probability is below the model's calibrated threshold (or `--min-confidence`; 0 routes
+every image) is written unchanged and listed, or goes to `--fallback-task`. `--chain` then classifies
+the result again and restores again with the most probable head that has not run yet, until it is
+judged clean (or clean is the most probable class left) or `--max-steps` heads have run. `--report`
+writes per input (its path as given) the chosen `task`, the `probabilities` and every step
+(docs/evaluate-restore.md "Blind restoration").
 
 Exit status: 2 when nothing was done (bad arguments, unknown task, missing input, existing or unwritable
 output, model that cannot be loaded); 1 when some images failed (each is named; the others are still
@@ -56,7 +58,7 @@ from keras_durbm.images.batches import (
 )
 from keras_durbm.images.io import DEFAULT_MAX_PIXELS
 from keras_durbm.restoration.files import FileRestored, restore_file
-from keras_durbm.restoration.routing import CLEAN_STOP, RESTORED, SKIPPED, RoutingConfig, check_classifier
+from keras_durbm.restoration.routing import CLEAN_STOP, KEPT, RESTORED, RoutingConfig, check_classifier
 from keras_durbm.restoration.tiling import TilingConfig, check_head
 
 _TILING = "tiling."
@@ -66,7 +68,8 @@ _ROUTING = "routing."
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m keras_durbm.restore", description=__doc__.split("\n\n")[0],
                             epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras file or a training run folder")
+    parser.add_argument("--model", required=True,
+                        help="a .keras file, a training run folder, or starter (the pretrained model that ships)")
     parser.add_argument("--task", required=True, help="head to use (name or letter, e.g. haze or H), or auto: "
                         "the model's degradation classifier chooses")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
@@ -164,8 +167,8 @@ def _restore_all(model, inputs: list[str], outputs: list[str], args, *, task: Ta
     import tensorflow as tf
     from tqdm import tqdm
 
-    counts = {RESTORED: 0, CLEAN_STOP: 0}
-    failed, skipped, report = [], [], {}
+    counts = {RESTORED: 0, CLEAN_STOP: 0, KEPT: 0}
+    failed, kept, report = [], [], {}
     stopped = False
     try:
         with tqdm(total=len(inputs), desc=f"restore {task.name if task else AUTO}", unit="img", file=sys.stderr,
@@ -181,12 +184,11 @@ def _restore_all(model, inputs: list[str], outputs: list[str], args, *, task: Ta
                         break
                 else:
                     _say_routed(bar, inp, out, done, routing)
-                    if done.outcome == SKIPPED:
-                        skipped.append(inp)
-                    else:
-                        counts[done.outcome] += 1
+                    counts[done.outcome] += 1
+                    if done.outcome == KEPT:
+                        kept.append(inp)
                     if done.routed:
-                        report[inp] = {**done.routed.to_dict(), "output": None if done.outcome == SKIPPED else out}
+                        report[inp] = {**done.routed.to_dict(), "output": out}
                 bar.update(1)
     except KeyboardInterrupt:
         stopped = True
@@ -198,14 +200,14 @@ def _restore_all(model, inputs: list[str], outputs: list[str], args, *, task: Ta
         summary = f"restored {counts[RESTORED]} of {len(inputs)} image(s) into {args.output}"
     else:
         summary = (f"restored {counts[RESTORED]} and kept {counts[CLEAN_STOP]} clean of {len(inputs)} image(s) into "
-                   f"{args.output}" + (f"; skipped (below --min-confidence {routing.min_confidence}): "
-                                       f"{', '.join(skipped)}" if skipped else ""))
+                   f"{args.output}" + (f"; left unchanged (top probability below the threshold "
+                                       f"{routing.threshold(model):g}): {', '.join(kept)}" if kept else ""))
     print(summary + (f"; failed: {', '.join(failed)}" if failed else "")
           + (f"; report: {args.report}" if args.report and not report_error else ""))
     if report_error:
         print(f"error: {report_error}", file=sys.stderr)
     if stopped:
-        return interrupted(f"stopped after {len(failed) + sum(counts.values()) + len(skipped)} of {len(inputs)} "
+        return interrupted(f"stopped after {len(failed) + sum(counts.values())} of {len(inputs)} "
                            "image(s); the images written are complete: rerun the same command with --skip-existing "
                            "to restore the others")
     return EXIT_FAILED if failed or report_error else EXIT_OK
@@ -219,6 +221,8 @@ def _say_routed(bar, inp: str, out: str, done: FileRestored, routing: RoutingCon
         bar.write(f"{inp}: {f'step {k}: ' if routing.chain else ''}{step.describe()}")
     if done.outcome == CLEAN_STOP:
         bar.write(f"{inp}: judged clean, written unchanged to {out}")
+    elif done.outcome == KEPT:
+        bar.write(f"{inp}: not sure enough to restore, written unchanged to {out}")
 
 
 if __name__ == "__main__":

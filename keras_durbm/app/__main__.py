@@ -1,6 +1,6 @@
 """Serves a page that restores photos in the browser: drop images, see before/after, download the PNG.
 
-    python -m keras_durbm.app --model M [--port 7860] [--host 127.0.0.1] [--tile N] [--overlap N]
+    python -m keras_durbm.app [--model M] [--port 7860] [--host 127.0.0.1] [--tile N] [--overlap N]
         [--tile-above P] [--max-pixels P] [--max-upload-mb MB] [--max-queue N] [--max-queue-pixels P]
 
 Open the printed URL. Each dropped image is restored with the chosen head, or with `auto` (a model with
@@ -24,6 +24,7 @@ import sys
 from keras_durbm.app.jobs import DEFAULT_QUEUE_PIXELS
 from keras_durbm.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error_text, quiet_tensorflow
 from keras_durbm.config.engine import add_arguments, from_arguments
+from keras_durbm.config.model_file import STARTER
 from keras_durbm.images.io import DEFAULT_MAX_PIXELS
 from keras_durbm.restoration.tiling import TilingConfig
 
@@ -37,7 +38,9 @@ _TILING = "tiling."
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m keras_durbm.app", description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras file or a training run folder")
+    parser.add_argument("--model", default=STARTER,
+                        help="a .keras file, a training run folder, or starter (default: the pretrained model "
+                             "that ships)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT}; "
                         "0: any free port)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}: this "

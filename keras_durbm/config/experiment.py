@@ -444,6 +444,42 @@ def demo_experiment() -> ExperimentConfig:
     )
 
 
+#: The synthesis families the starter trains on: wide ranges, and never the families
+#: `bench/generalization.py` holds out to test it (straight-line blur, planar-ground haze, PIL-drawn
+#: rain, 4:4:4 JPEG). Parameter names are the synthesizers' (`tfrecords_tools.synthesis`).
+STARTER_SYNTHESIS = {
+    "motion_blur": {"family": ["trajectory", "curve"], "length": [4, 15]},
+    "haze": {"depth_model": ["random", "noise", "ramp", "banded"], "beta": [0.3, 1.8], "airlight": [0.7, 1.0],
+             "airlight_tint": [-0.1, 0.1]},
+    "rain": {"width": [1.0, 2.0], "softness": [0.0, 1.0]},
+    "jpeg": {"quality_range": [5, 40]},
+}
+
+
+def starter_experiment() -> ExperimentConfig:
+    """The shipped starter model (`--model starter`): the demo's network trained in one sitting on broad data.
+
+    The demo's architecture and optimiser, on the twelve training photographs plus 300 dead-leaves images
+    (procedural, natural-image statistics), every clean image varied in exposure, white balance, gamma
+    and saturation, each degradation drawn from several synthesis families over wide ranges
+    (`STARTER_SYNTHESIS`), 64² crops, 18,000 joint steps in the cycle BBBRRHHJJ and 1,500 classifier
+    steps (docs/training.md "The starter model" has the wall time and CPU it took).
+    """
+    demo = demo_experiment()
+    return dataclasses.replace(
+        demo,
+        experiment="starter",
+        data=dataclasses.replace(
+            demo.data, pattern="BBBRRHHJJ", crop=64,
+            demo=DemoDataConfig(synthesis=STARTER_SYNTHESIS, procedural_images=300, procedural_size=192,
+                                photometric=True,
+                                held_out_synthesis={"jpeg": {"quality": 10, "quality_range": None}})),
+        schedule=ScheduleConfig(total_steps=18000, classifier_steps=1500, plateau_window=1000, plateau_patience=4),
+        checkpoint=CheckpointConfig(every_steps=1000),
+        logging=LoggingConfig(log_every=500, eval_every=5000, eval_images=3, eval_max_side=128),
+    )
+
+
 def router_experiment() -> ExperimentConfig:
     """Adds a degradation classifier to a trained model in minutes: `--set init.model=RUN_OR_FILE.keras`.
 
@@ -488,6 +524,7 @@ EXPERIMENTS: dict[str, Callable[[], ExperimentConfig]] = {
     "paper": paper_experiment,
     "router": router_experiment,
     "smoke": smoke_experiment,
+    "starter": starter_experiment,
 }
 
 

@@ -20,6 +20,10 @@ from keras_durbm.config.model import ModelConfig, stored_model_config
 from keras_durbm.errors import text_excerpt
 
 MODEL_FILENAME = "model.keras"
+#: The name every `--model` takes for the pretrained model that ships inside the package
+#: (`keras_durbm/starter/`, its card in the README there); a file or folder of that name wins.
+STARTER = "starter"
+STARTER_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), STARTER, MODEL_FILENAME)
 NETWORK_CLASS = "DuRBMNetwork"
 WEIGHTS_MEMBER = "model.weights.h5"
 #: Largest weights file accepted: 512 MiB, 14× the largest preset's (`paper`, four heads: 37.5 MB). Keras
@@ -32,7 +36,14 @@ MEMBERS_LIMIT = 64
 
 
 def resolve_model_path(path: str) -> str:
-    """Accepts a `.keras` file or a run folder holding `model.keras`; errors say what was expected."""
+    """Accepts a `.keras` file, a run folder holding `model.keras`, or `starter` (the model that ships in
+    the package); errors say what was expected."""
+    if path == STARTER and not os.path.exists(path):
+        if not os.path.isfile(STARTER_PATH):
+            raise FileNotFoundError(f"the starter model is not in this installation ({STARTER_PATH} is missing): "
+                                    "reinstall keras_durbm, or train it: python -m keras_durbm.train --experiment "
+                                    "starter --run-dir runs/starter, then pass --model runs/starter")
+        return STARTER_PATH
     if os.path.isdir(path):
         candidate = os.path.join(path, MODEL_FILENAME)
         if not os.path.isfile(candidate):

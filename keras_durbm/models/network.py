@@ -34,6 +34,8 @@ class DuRBMNetwork(keras.Model):
 
     Args:
         config: a `ModelConfig` (or its dict form, as stored in `.keras` files).
+        routing_threshold: the do-no-harm threshold of blind restoration (saved with the model; files
+            written before it have none: 0).
 
     Example:
         >>> model = DuRBMNetwork(model_preset("tiny", topology="R>B>H"))
@@ -41,7 +43,7 @@ class DuRBMNetwork(keras.Model):
         TensorShape([1, 32, 32, 3])
     """
 
-    def __init__(self, config: ModelConfig | Mapping[str, Any], **kwargs):
+    def __init__(self, config: ModelConfig | Mapping[str, Any], routing_threshold: float = 0.0, **kwargs):
         if isinstance(config, Mapping):
             config = stored_model_config(config)
         topology = parse_topology(config.topology)
@@ -67,6 +69,9 @@ class DuRBMNetwork(keras.Model):
         # === Config ===
         self.config = config
         self.topology: Topology = topology
+        #: Do no harm: blind restoration leaves an image unchanged when the classifier's top probability is
+        #: below this (calibrated at the end of training, `training.routing_threshold`; 0: always route).
+        self.routing_threshold = float(routing_threshold)
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -78,7 +83,8 @@ class DuRBMNetwork(keras.Model):
         return self.config.classes
 
     def get_config(self):
-        return {"config": to_dict(self.config), "name": self.name, "trainable": self.trainable}
+        return {"config": to_dict(self.config), "routing_threshold": self.routing_threshold, "name": self.name,
+                "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

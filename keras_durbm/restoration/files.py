@@ -3,8 +3,9 @@
 The one home of "restore this file" for the `restore` command and the page (`keras_durbm.app`): both
 call `restore_file`, so the page's result equals restore's, pixel for pixel. With a head (`task`) the
 image goes through `tiling.restore`; without one (`routing`) through `routing.route`, and an image
-judged clean is written unchanged: the very source file is copied when the destination has its
-extension (same format, no re-encoding), otherwise its pixels are written in the destination's format.
+judged clean, or left unchanged because the classifier is not sure enough (do no harm), is written
+unchanged: the very source file is copied when the destination has its extension (same format, no
+re-encoding), otherwise its pixels are written in the destination's format.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import numpy as np
 from keras_durbm.atomic_files import copy_file_atomic
 from keras_durbm.config.tasks import Task
 from keras_durbm.images.io import DEFAULT_MAX_PIXELS, ImageExtras, read_image, write_image
-from keras_durbm.restoration.routing import CLEAN_STOP, RESTORED, SKIPPED, Routed, RoutingConfig, route
+from keras_durbm.restoration.routing import CLEAN_STOP, KEPT, RESTORED, Routed, RoutingConfig, route
 from keras_durbm.restoration.tiling import Progress, TilingConfig, restore
 
 
 @dataclasses.dataclass(frozen=True)
 class FileRestored:
-    """What `restore_file` did: `outcome` (`restored`, `clean` or `skipped`: nothing written), the heads
-    that ran, and with routing its classification and steps (`routed`)."""
+    """What `restore_file` did: `outcome` (`restored`, `clean`, or `kept`: below the confidence threshold,
+    written unchanged), the heads that ran, and with routing its classification and steps (`routed`)."""
 
     outcome: str
     heads: tuple[str, ...]
@@ -44,8 +45,8 @@ def restore_file(model, source: str, destination: str, *, task: Task | None = No
 
     Exactly one of `task` and `routing` is given. `image` is `source` already read (pixels and extras),
     for a caller that read it earlier; otherwise it is read here with `max_pixels`. `destination` is
-    written atomically (complete or absent); below `routing.min_confidence` without a fallback head
-    nothing is written (`skipped`). Errors of reading, restoring and writing propagate.
+    written atomically (complete or absent); below the routing threshold without a fallback head
+    the image is written unchanged (`kept`). Errors of reading, restoring and writing propagate.
     """
     if (task is None) == (routing is None):
         raise ValueError("restore_file needs a head (task) or a routing config, not both")
@@ -54,10 +55,8 @@ def restore_file(model, source: str, destination: str, *, task: Task | None = No
         write_image(destination, restore(model, pixels, task, **dataclasses.asdict(tiling), progress=progress), extras)
         return FileRestored(RESTORED, (task.name,))
     routed = route(model, pixels, routing, tiling, progress=progress)
-    if routed.outcome == SKIPPED:
-        return FileRestored(SKIPPED, (), routed)
-    if routed.outcome == CLEAN_STOP and same_format(source, destination):
-        copy_file_atomic(source, destination)  # judged clean: the very same file
+    if routed.outcome in (CLEAN_STOP, KEPT) and same_format(source, destination):
+        copy_file_atomic(source, destination)  # unchanged: the very same file
     else:
         write_image(destination, routed.image, extras)
     return FileRestored(routed.outcome, routed.heads, routed)

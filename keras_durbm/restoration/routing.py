@@ -8,6 +8,10 @@ that has not (the head did what it could; what is left is often the other degrad
 if that is `clean` (docs/evaluate-restore.md "Blind restoration" has the
 measurements of both rules).
 
+Do no harm: an image whose top probability is below the threshold (`min_confidence`, by default the
+model's own `routing_threshold`, calibrated on procedural images when it was trained) is left unchanged
+and listed, instead of being sent to a guess (or goes to `fallback_task` when one is given).
+
 An image larger than the tiling budget is classified tile by tile (the tiles that `restore` would
 use, without overlap) and the tiles' probabilities are averaged: the classifier reads means over the
 image (its statistics and the first activation's block statistic), which a large tile estimates as
@@ -46,8 +50,9 @@ class RoutingConfig:
     chain: bool = option(False, "after restoring, classify the result and restore again with the most probable "
                                 "head not run yet, until it is judged clean or --max-steps heads have run")
     max_steps: int | None = option(None, f"most heads per image with --chain (default {DEFAULT_MAX_STEPS})")
-    min_confidence: float | None = option(None, "below this top probability an image goes to --fallback-task, "
-                                                "or is skipped and listed (a probability in (0, 1])")
+    min_confidence: float | None = option(None, "below this top probability an image goes to --fallback-task, or "
+                                                "is left unchanged and listed (in [0, 1]; default: the model's "
+                                                "do-no-harm threshold, calibrated when it was trained; 0: always route)")
     fallback_task: str | None = option(None, "head for images below --min-confidence (name or letter)")
 
     def __post_init__(self):
@@ -55,12 +60,19 @@ class RoutingConfig:
             raise ValueError("--max-steps needs --chain")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"--max-steps must be at least 1, got {self.max_steps}")
-        if self.min_confidence is not None and not 0.0 < self.min_confidence <= 1.0:
-            raise ValueError(f"--min-confidence must be in (0, 1], got {self.min_confidence}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"--min-confidence must be in [0, 1], got {self.min_confidence}")
         if self.fallback_task is not None:
             if self.min_confidence is None:
                 raise ValueError("--fallback-task needs --min-confidence (it is the head for uncertain images)")
             get_task(self.fallback_task)  # an unknown name is a KeyError listing the tasks
+
+    def threshold(self, model) -> float:
+        """The top probability below which an image is not sent to a head: `min_confidence`, or the model's
+        calibrated `routing_threshold` (0: none)."""
+        if self.min_confidence is not None:
+            return self.min_confidence
+        return float(getattr(model, "routing_threshold", 0.0))
 
     @property
     def steps(self) -> int:
@@ -140,8 +152,8 @@ def classify(model, image: np.ndarray, *, tile_above: int | None = DEFAULT_TILE_
 
 
 #: What one routing step did: ran the chosen head, ran the fallback head, or stopped (and why).
-RESTORED, NEXT, FALLBACK, CLEAN_STOP, REPEAT, UNCERTAIN, SKIPPED = (
-    "restored", "next", "fallback", "clean", "repeat", "uncertain", "skipped")
+RESTORED, NEXT, FALLBACK, CLEAN_STOP, REPEAT, UNCERTAIN, KEPT = (
+    "restored", "next", "fallback", "clean", "repeat", "uncertain", "kept")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,13 +173,15 @@ class RouteStep:
         what = {RESTORED: f"restored with {self.head}", FALLBACK: f"below --min-confidence: {self.head} (fallback)",
                 NEXT: f"{again}: restored with the next most probable, {self.head}",
                 CLEAN_STOP: "judged clean", REPEAT: f"{again}, then clean: stop",
-                UNCERTAIN: "below --min-confidence: stop", SKIPPED: "below --min-confidence: skipped"}[self.action]
+                UNCERTAIN: "below the confidence threshold: stop",
+                KEPT: "below the confidence threshold: left unchanged"}[self.action]
         return f"{self.classification.describe()} -> {what}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Routed:
-    """The result of `route`: the output image (None when skipped) and every step taken."""
+    """The result of `route`: the output image (the input itself when judged clean or left unchanged) and
+    every step taken."""
 
     image: np.ndarray | None
     steps: tuple[RouteStep, ...]
@@ -179,10 +193,10 @@ class Routed:
 
     @property
     def outcome(self) -> str:
-        """`restored` (some head ran), `clean` (written unchanged) or `skipped`."""
+        """`restored` (some head ran), `clean` (judged clean) or `kept` (below the threshold: unchanged)."""
         if self.heads:
             return RESTORED
-        return SKIPPED if self.steps[0].action == SKIPPED else CLEAN_STOP
+        return KEPT if self.steps[0].action == KEPT else CLEAN_STOP
 
     def to_dict(self) -> dict:
         """The report entry: the first step's `task` (a head, or `clean`) and `probabilities`, then the rest."""
@@ -195,9 +209,9 @@ def route(model, image: np.ndarray, routing: RoutingConfig = RoutingConfig(),
           tiling: TilingConfig = TilingConfig(), progress: Progress | None = None) -> Routed:
     """Classifies `image` and restores it with the chosen head (see the module docstring for `chain`).
 
-    Below `routing.min_confidence` the first step runs `routing.fallback_task` or skips the image (no
-    output); a later step below it stops the chain. Returns float32 clipped to [0, 1], or the input
-    itself when it is judged clean. `progress` is passed to each head's `restore` (it counts each step's
+    Below the threshold (`routing.threshold(model)`) the first step runs `routing.fallback_task` or leaves
+    the image unchanged (`kept`); a later step below it stops the chain. Returns float32 clipped to
+    [0, 1], or the input itself when it is judged clean or kept. `progress` is passed to each head's `restore` (it counts each step's
     tiles afresh).
     """
     check_classifier(model)
@@ -206,16 +220,17 @@ def route(model, image: np.ndarray, routing: RoutingConfig = RoutingConfig(),
         raise KeyError(f"--fallback-task {fallback}: this model has no such head; its heads: "
                        f"{', '.join(model.task_names)}")
     current = check_float_rgb(image)
+    threshold = routing.threshold(model)
     steps: list[RouteStep] = []
     while len([s for s in steps if s.head]) < routing.steps:
         found = classify(model, current, tile_above=tiling.tile_above)
-        uncertain = routing.min_confidence is not None and found.confidence < routing.min_confidence
+        uncertain = found.confidence < threshold
         if uncertain and steps:
             steps.append(RouteStep(found, UNCERTAIN))
             break
         if uncertain:
             if not fallback:
-                return Routed(None, (RouteStep(found, SKIPPED),))
+                return Routed(current, (RouteStep(found, KEPT),))
             head, action = fallback, FALLBACK
         elif found.best == CLEAN:
             steps.append(RouteStep(found, CLEAN_STOP))
@@ -225,7 +240,7 @@ def route(model, image: np.ndarray, routing: RoutingConfig = RoutingConfig(),
             if head == CLEAN:
                 steps.append(RouteStep(found, REPEAT))
                 break
-            if routing.min_confidence is not None and found.probabilities[head] < routing.min_confidence:
+            if found.probabilities[head] < threshold:
                 steps.append(RouteStep(found, UNCERTAIN))
                 break
         else:

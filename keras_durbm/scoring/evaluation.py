@@ -85,12 +85,14 @@ def evaluate_routing(model, pairs_by_task: Mapping[Task, Iterable[Pair]], *, cro
     target (true class: `clean`; identical targets of several tasks count once).
 
     With `restoration`, each input is also restored by the head the classifier chose (an input judged
-    clean is kept as it is) and by its true head, and both are scored against the target. Returns
+    clean, or whose top probability is below the model's do-no-harm `routing_threshold`, is kept as it
+    is, as `--task auto` keeps it) and by its true head, and both are scored against the target. Returns
     `{"confusion": ConfusionMatrix.to_dict(), "tasks": {task: {"n", "protocol", "routed_correctly",
     "routed": means, "true_head": means, "input": means}}, "images": [{"name", "task", "predicted",
     "probabilities", ...}]}`.
     """
     classes = check_classifier(model)
+    threshold = float(getattr(model, "routing_threshold", 0.0))
     tiling = {"tile": tile, "overlap": overlap, "tile_above": tile_above}
     truth, predicted, images, seen = [], [], [], set()
     scores: dict[str, list[dict]] = {}
@@ -105,8 +107,8 @@ def evaluate_routing(model, pairs_by_task: Mapping[Task, Iterable[Pair]], *, cro
                 if restoration:
                     target_u8 = to_uint8(pair.target)
                     true_head = restore(model, pair.input, task, **tiling)
-                    routed = (true_head if found.best == task.name else
-                              pair.input if found.best == CLEAN else
+                    routed = (pair.input if found.best == CLEAN or found.confidence < threshold else
+                              true_head if found.best == task.name else
                               restore(model, pair.input, get_task(found.best), **tiling))
                     for key, image in (("routed", routed), ("true_head", true_head), ("input", pair.input)):
                         entry[key] = metrics.score(to_uint8(image), target_u8, task, crop_border, luma)

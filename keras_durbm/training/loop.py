@@ -41,6 +41,8 @@ from keras_durbm.scoring.evaluation import evaluate_routing
 from keras_durbm.training.checkpoints import CHECKPOINT_DIRNAME, RunCheckpoint, checkpoint_paths
 from keras_durbm.training.data import TrainingData, distribute_training_data, make_training_data
 from keras_durbm.training.progress import LossTracker, ProgressBar, RemainingTime
+from keras_durbm.training.routing_threshold import calibrate as calibrate_routing_threshold
+from keras_durbm.training.routing_threshold import summary_entry
 from keras_durbm.training.run_lock import run_folder_lock
 from keras_durbm.training.signals import StopRequest
 from keras_durbm.training.strategy import make_strategy, strategy_label, worker_info
@@ -335,12 +337,18 @@ class StepLoop:
 
 
 def finish(trainer: Trainer, data: TrainingData, run_dir: str, summaries: Summaries, step: int) -> dict:
-    """End of a run on the chief: save the model, score the validation images whole, write the grid."""
+    """End of a run on the chief: calibrate the do-no-harm threshold of blind restoration (with a classifier),
+    save the model, score the validation images whole, write the grid."""
     logging = trainer.config.logging
     model_path = os.path.join(run_dir, MODEL_FILENAME)
+    out = {"model_path": model_path, "evaluation": {}, "beats_input": None, "grid_path": ""}
+    if trainer.classifying:  # before saving: the threshold is stored in model.keras
+        threshold, report = calibrate_routing_threshold(trainer.model)
+        trainer.model.routing_threshold = threshold
+        out["routing_threshold"] = summary_entry(report)
+        summaries.scalars(step, {"final/classifier/routing_threshold": threshold})
     save_durbm(trainer.model, model_path)
     pairs = {t: data.validation_pairs(t, logging.final_eval_images) for t in trainer.tasks}
-    out = {"model_path": model_path, "evaluation": {}, "beats_input": None, "grid_path": ""}
     if any(pairs.values()):
         evaluation = evaluate_tasks(trainer.model, pairs)
         rows = before_after_rows(trainer.model, pairs)

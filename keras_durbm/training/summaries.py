@@ -131,6 +131,13 @@ def format_summary(summary: Mapping) -> str:
         confusion = ConfusionMatrix(tuple(classification["classes"]), np.asarray(classification["counts"]))
         lines += ["", "degradation classifier on the held-out images (inputs as their task, targets as clean):",
                   confusion.format_table()]
+    calibrated = summary.get("routing_threshold")
+    if calibrated:
+        lines += ["", f"do-no-harm threshold {calibrated['threshold']:.2f}: images whose top probability is below it "
+                      f"are left unchanged by --task auto (calibrated in {calibrated['seconds']:.0f} s on "
+                      f"{calibrated['images']} procedural images × "
+                      f"{calibrated['classes']} classes: {calibrated['chosen']['total_gain_db']:+.1f} dB total vs "
+                      f"{calibrated['no_threshold']['total_gain_db']:+.1f} dB with no threshold)"]
     if "wall_seconds" in summary:
         lines.append(f"wall time {format_duration(summary['wall_seconds'])}: data {summary['data_seconds']:.0f} s, "
                      f"training {summary['train_seconds']:.0f} s (incl. tracing each head's step), "

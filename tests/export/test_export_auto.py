@@ -13,9 +13,10 @@ import tensorflow as tf
 
 from export import saved_model
 from export import signature_names as sig
+from keras_durbm.config.tasks import get_task
 from keras_durbm.images.pixels import to_uint8
 from keras_durbm.restoration.routing import classify, route
-from keras_durbm.restoration.tiling import TilingConfig
+from keras_durbm.restoration.tiling import TilingConfig, restore
 from tests.support.exports import hazy_pairs
 from tfrecords_tools.photos import load_photos
 
@@ -57,6 +58,45 @@ def test_a_clean_image_comes_back_unchanged_and_a_batch_routes_per_image(auto, i
     assert [t.decode() for t in out[sig.OUTPUT_TASK].numpy()] == ["clean", "haze"]
     np.testing.assert_array_equal(out[sig.OUTPUT_UINT8].numpy()[0], to_uint8(images["clean"]))
     assert not np.array_equal(out[sig.OUTPUT_UINT8].numpy()[1], to_uint8(images["hazy"]))
+
+
+def test_below_the_models_routing_threshold_the_image_comes_back_unchanged_as_clean(trained_model, images):
+    """Do no harm in the graph: the model's `routing_threshold` is baked into the auto head; an image whose
+    top probability is below it takes the identity branch and reports `clean`, as `route` keeps it. Built
+    from `auto_head` (what `export_auto` writes) and traced, without writing a second SavedModel."""
+    from export.signatures import FLOAT_SPEC, routed_outputs, signature_functions
+    from keras_durbm.config.model import min_input_size
+
+    light = 0.75 * images["hazy"] + 0.25 * images["clean"]  # a lighter haze: still haze, less sure
+    found = {name: classify(trained_model, x) for name, x in (("light", light), ("hazy", images["hazy"]))}
+    assert [found[k].best for k in ("light", "hazy")] == ["haze", "haze"], {k: v.describe() for k, v in found.items()}
+    assert found["hazy"].confidence - found["light"].confidence > 0.02, {k: v.describe() for k, v in found.items()}
+    threshold = (found["light"].confidence + found["hazy"].confidence) / 2
+    batch = np.stack([light, images["hazy"], images["clean"]]).astype(np.float32)
+    before = trained_model.routing_threshold
+    try:
+        trained_model.routing_threshold = threshold
+        head = saved_model.auto_head(trained_model)
+        expected = [route(trained_model, x, tiling=NO_TILES).image for x in batch]
+    finally:
+        trained_model.routing_threshold = before
+    serve, _ = signature_functions(head, min_input_size(trained_model.config),
+                                   routed_outputs(len(trained_model.classes)))[sig.SERVING_DEFAULT]
+    serve = tf.function(serve, input_signature=[FLOAT_SPEC])
+    out = serve(tf.constant(batch))
+    assert [t.decode() for t in out[sig.OUTPUT_TASK].numpy()] == ["clean", "haze", "clean"]
+    np.testing.assert_allclose(out[sig.OUTPUT_PROBABILITIES].numpy()[:2],
+                               [list(found[k].probabilities.values()) for k in ("light", "hazy")], atol=1e-6)
+    restored = out[sig.OUTPUT_FLOAT].numpy()
+    np.testing.assert_array_equal(restored[0], batch[0])  # the identity branch: bit-exact
+    np.testing.assert_array_equal(restored[2], batch[2])
+    haze = restore(trained_model, images["hazy"], get_task("haze"), tile_above=0)
+    np.testing.assert_allclose(np.clip(restored[1], 0, 1), haze, atol=2e-6)
+    for got, want in zip(restored, expected, strict=True):  # what `route` gives with the model's threshold
+        np.testing.assert_allclose(np.clip(got, 0, 1), want, atol=2e-6)
+    # still one `Case` op: the threshold picks the branch index, it adds none
+    library = serve.get_concrete_function().graph.as_graph_def().library.function
+    assert sum(node.op in ("Case", "StatelessCase") for f in library for node in f.node_def) == 1
 
 
 def test_only_the_chosen_branch_runs(auto, trained_model):

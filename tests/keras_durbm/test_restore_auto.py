@@ -72,18 +72,21 @@ def test_auto_routes_hazy_to_haze_copies_clean_and_reports_probabilities(tmp_pat
     assert f"haze {found.confidence:.2f}" in printed
 
 
-def test_low_confidence_images_are_skipped_and_listed_or_go_to_the_fallback(tmp_path, photos, capsys):
+def test_low_confidence_images_are_left_unchanged_and_listed_or_go_to_the_fallback(tmp_path, photos, capsys):
     inputs = write_inputs(tmp_path / "in", photos)
     hazy_in = str(inputs / "hazy.png")
     out = tmp_path / "out"
     assert main(["--model", trained_tiny_path(), "--task", "auto", hazy_in, "-o", str(out), "--min-confidence", "1",
                  "--no-progress"]) == 0
-    assert "skipped (below --min-confidence 1.0): " + hazy_in in capsys.readouterr().out
-    assert os.listdir(out) == []
+    printed = capsys.readouterr().out
+    assert "left unchanged (top probability below the threshold 1): " + hazy_in in printed
+    assert f"{hazy_in}: not sure enough to restore, written unchanged" in printed
+    assert (out / "hazy.png").read_bytes() == (inputs / "hazy.png").read_bytes()  # the very file: no harm
     assert main(["--model", trained_tiny_path(), "--task", "auto", hazy_in, "-o", str(out), "--min-confidence", "1",
-                 "--fallback-task", "R", "--no-progress"]) == 0
+                 "--fallback-task", "R", "--no-progress", "--overwrite"]) == 0
     assert "rain (fallback)" in capsys.readouterr().out
     assert os.listdir(out) == ["hazy.png"]
+    assert (out / "hazy.png").read_bytes() != (inputs / "hazy.png").read_bytes()
 
 
 def test_chain_logs_every_step_in_the_report(tmp_path, model, photos, capsys):
@@ -101,7 +104,7 @@ def test_chain_logs_every_step_in_the_report(tmp_path, model, photos, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--task", "auto", "--model", "{plain}"], "has no degradation classifier"),
     (["--task", "haze", "--chain"], "need --task auto"),
-    (["--task", "auto", "--min-confidence", "1.5"], "--min-confidence must be in (0, 1], got 1.5"),
+    (["--task", "auto", "--min-confidence", "1.5"], "--min-confidence must be in [0, 1], got 1.5"),
     (["--task", "auto", "--fallback-task", "rain"], "--fallback-task needs --min-confidence"),
     (["--task", "auto", "--min-confidence", "0.5", "--fallback-task", "jpeg"], "its heads: rain, haze"),
 ])

@@ -1,7 +1,7 @@
 """`restore_file`, the one "restore this file" of the restore command and the page: a head's output equals
 `restore` on the decoded image written by `write_image`, tiling options reach the head, an image read
-earlier is used as given, and with routing a clean judgement copies the very file (same extension),
-writes pixels (another extension), and a skipped image writes nothing."""
+earlier is used as given, and with routing an image judged clean or left unchanged (below the confidence
+threshold) is the very file (same extension) or its pixels (another extension)."""
 
 import os
 
@@ -14,7 +14,7 @@ from keras_durbm.images.io import read_image, write_image
 from keras_durbm.restoration import files
 from keras_durbm.restoration.routing import (
     CLEAN_STOP,
-    SKIPPED,
+    KEPT,
     Classification,
     Routed,
     RouteStep,
@@ -73,27 +73,21 @@ def test_exactly_one_of_a_head_and_a_routing_config(tmp_path, photo):
 
 
 def judged(action: str, image):
-    """A stand-in for `route` that judges every image `action` (clean, or skipped) and returns `image`."""
+    """A stand-in for `route` that judges every image `action` (clean, or kept) and returns `image`."""
     step = RouteStep(Classification({"rain": 0.1, CLEAN: 0.9}), action)
     return lambda model, pixels, routing, tiling, progress=None: Routed(image, (step,))
 
 
-def test_routing_a_clean_image_copies_the_very_file_or_writes_its_pixels(tmp_path, photo, monkeypatch):
+@pytest.mark.parametrize("action", [CLEAN_STOP, KEPT])
+def test_an_unchanged_image_is_the_very_file_or_its_pixels(tmp_path, photo, monkeypatch, action):
     image, _ = read_image(photo)
-    monkeypatch.setattr(files, "route", judged(CLEAN_STOP, image))
+    monkeypatch.setattr(files, "route", judged(action, image))
     same = str(tmp_path / "same.png")
     done = files.restore_file(None, photo, same, routing=RoutingConfig())
-    assert done.outcome == "clean" and done.heads == ()
+    assert done.outcome == action and done.heads == ()
     with open(photo, "rb") as a, open(same, "rb") as b:
         assert a.read() == b.read()  # byte for byte: no re-encoding
     other = str(tmp_path / "other.tif")
     files.restore_file(None, photo, other, routing=RoutingConfig())
     assert Image.open(other).format == "TIFF"
     np.testing.assert_array_equal(read_image(other)[0], read_image(photo)[0])
-
-
-def test_a_skipped_image_writes_nothing(tmp_path, photo, monkeypatch):
-    monkeypatch.setattr(files, "route", judged(SKIPPED, None))
-    out = str(tmp_path / "skipped.png")
-    done = files.restore_file(None, photo, out, routing=RoutingConfig(min_confidence=0.95))
-    assert done.outcome == "skipped" and not os.path.exists(out) and os.listdir(tmp_path) == ["photo.png"]

@@ -43,7 +43,7 @@ def test_confusion_matrix_picture_is_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]  # no temporary left
 
 
-@pytest.mark.parametrize("bad", [dict(min_confidence=0.0), dict(min_confidence=1.5), dict(max_steps=2),
+@pytest.mark.parametrize("bad", [dict(min_confidence=-0.1), dict(min_confidence=1.5), dict(max_steps=2),
                                  dict(chain=True, max_steps=0), dict(fallback_task="haze"),
                                  dict(min_confidence=0.5, fallback_task="snow")])
 def test_routing_config_rejects_bad_values(bad):
@@ -119,15 +119,32 @@ def test_clean_images_come_back_unchanged_and_one_step_without_chain(classifier_
     assert route(classifier_model, image).heads == ("rain",)
 
 
-def test_low_confidence_falls_back_or_skips(classifier_model, monkeypatch, rng):
+def test_low_confidence_falls_back_or_is_left_unchanged(classifier_model, monkeypatch, rng):
     image = rng.random((24, 20, 3)).astype(np.float32)
     _scripted(monkeypatch, ["rain"])  # 0.9 < 0.95
-    skipped = route(classifier_model, image, RoutingConfig(min_confidence=0.95))
-    assert skipped.outcome == "skipped" and skipped.image is None
-    assert skipped.to_dict()["task"] == "rain"
+    kept = route(classifier_model, image, RoutingConfig(min_confidence=0.95))
+    assert kept.outcome == "kept" and kept.heads == ()
+    np.testing.assert_array_equal(kept.image, image)  # do no harm: the input itself
+    assert kept.to_dict()["task"] == "rain" and kept.steps[0].describe().endswith("left unchanged")
     _scripted(monkeypatch, ["rain"])
     fallback = route(classifier_model, image, RoutingConfig(min_confidence=0.95, fallback_task="H"))
     assert fallback.heads == ("haze",) and fallback.steps[0].action == "fallback"
+
+
+def test_the_models_calibrated_threshold_is_the_default_and_zero_routes_every_image(classifier_model, monkeypatch,
+                                                                                   rng):
+    image = rng.random((24, 20, 3)).astype(np.float32)
+    assert RoutingConfig().threshold(classifier_model) == classifier_model.routing_threshold == 0.0
+    monkeypatch.setattr(classifier_model, "routing_threshold", 0.95)
+    _scripted(monkeypatch, ["rain"])  # top probability 0.9, below the model's 0.95
+    assert RoutingConfig().threshold(classifier_model) == 0.95
+    assert route(classifier_model, image).outcome == "kept"
+    _scripted(monkeypatch, ["rain"])
+    routed = route(classifier_model, image, RoutingConfig(min_confidence=0.0))  # 0: always route
+    assert routed.heads == ("rain",)
+    np.testing.assert_array_equal(routed.image, restore(classifier_model, image, get_task("rain")))
+    _scripted(monkeypatch, ["rain"])
+    assert route(classifier_model, image, RoutingConfig(min_confidence=0.85)).heads == ("rain",)  # 0.9 ≥ 0.85
 
 
 def test_classify_is_the_classifier_on_the_padded_image(classifier_model, rng):
