@@ -4,8 +4,8 @@
 #   ./run.sh test [pytest args]  install if needed, lint (ruff, import-linter's layers contract), run the test suite
 #                                in two pytest-xdist workers (KERAS_DURBM_TEST_WORKERS=N for another count, 0 for none)
 #   ./run.sh card [args]         install if needed, print the model card (python -m keras_durbm.model_card)
-#   ./run.sh app [args]          install if needed, serve the restoration page for the demo's model
-#                                (python -m keras_durbm.app --model runs/demo; after ./run.sh demo)
+#   ./run.sh app [args]          install if needed, serve the restoration page with the starter model that
+#                                ships (python -m keras_durbm.app; --model runs/demo for the demo's)
 # The virtual environment lives in .venv (override with KERAS_DURBM_VENV) and is
 # reinstalled when pyproject.toml changes.
 set -euo pipefail
@@ -31,7 +31,7 @@ case "$command" in
     exec "$venv/bin/python" -m pytest -n "${KERAS_DURBM_TEST_WORKERS:-2}" "$@"
     ;;
   card) exec "$venv/bin/python" -m keras_durbm.model_card "$@" ;;
-  app) exec "$venv/bin/python" -m keras_durbm.app --model runs/demo "$@" ;;
+  app) exec "$venv/bin/python" -m keras_durbm.app "$@" ;;
   *)
     echo "usage: ./run.sh demo|test|card|app [args...]" >&2
     exit 2
